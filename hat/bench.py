@@ -1,0 +1,138 @@
+"""Reading a finished benchmark directory, and composing its counterfactual sets from stored parts.
+
+Sets are composed on the fly from each video's frames, masks, boxes and Background-Only frames, so
+the directory stays small; ``hat export`` and ``hat eval`` go through the same :func:`compose`.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+import pandas as pd
+import yaml
+
+from . import compose as C
+from .errors import HatError
+from .masks import decode_rle
+from .pairs import SWAP_TYPES
+from .store import ArtifactStore, read_npz, sha256_file, stable_seed
+
+BASE_SETS = ("original", "human_only", "background_only", "masked_background", "masked_person")
+SWAP_SETS = tuple(f"swap_{t}" for t in SWAP_TYPES)
+ALL_SETS = BASE_SETS + SWAP_SETS
+
+
+@dataclass
+class VideoParts:
+    """What eval needs of one video: its T evaluation frames and their masks, boxes and background."""
+
+    video_id: str
+    frames: np.ndarray  # [T,H,W,3] uint8
+    masks: np.ndarray  # [T,H,W] bool
+    boxes: list[np.ndarray]  # per frame [K,5]
+    background: np.ndarray  # [T,H,W,3] uint8, person inpainted
+
+
+@dataclass(frozen=True)
+class Item:
+    """One clip to classify: a set, a repeat (swaps), the video and, for swaps, the background video."""
+
+    set: str
+    repeat: int
+    video_id: str
+    label: int
+    bg_video: str = ""
+    bg_label: int = -1
+
+
+class Benchmark:
+    def __init__(self, root: str | Path):
+        self.root = Path(root)
+        meta_path = self.root / "benchmark.yaml"
+        if not meta_path.is_file():
+            raise HatError(f"{self.root} is not a finished benchmark (no benchmark.yaml); build it with 'hat build --out {self.root}'")
+        self.meta = yaml.safe_load(meta_path.read_text())
+        self.classes = [c for c in (self.root / "classes.txt").read_text().split("\n") if c]
+        self.manifest = pd.read_csv(self.root / "manifest.csv", keep_default_na=False, dtype={"video_id": str, "bg_video": str})
+        self.pairs = pd.read_csv(self.root / "pairs.csv", keep_default_na=False, dtype={"fg_video": str, "bg_video": str})
+        self.config = self.meta["config"]
+        self.name = self.meta.get("name", self.root.name)
+        self.hash = sha256_file(meta_path)[:16]
+        self.mean_rgb = np.rint(np.asarray(self.meta["dataset_mean_rgb"])).astype(np.uint8)
+        self._store = ArtifactStore(self.root)
+        self._parts = functools.lru_cache(maxsize=256)(self._load_parts)
+
+    @property
+    def videos(self) -> pd.DataFrame:
+        return self.manifest[self.manifest["status"] == "ok"]
+
+    def available_sets(self) -> list[str]:
+        swaps = set(self.pairs["set"].unique())
+        return [s for s in ALL_SETS if s in BASE_SETS or s in swaps]
+
+    def check_sets(self, sets: list[str] | None) -> list[str]:
+        avail = self.available_sets()
+        if not sets:
+            return avail
+        for s in sets:
+            if s not in avail:
+                raise HatError(f"unknown set '{s}' for benchmark {self.name} (valid: {', '.join(avail)})")
+        return list(sets)
+
+    def _load_parts(self, video_id: str) -> VideoParts:
+        st = self._store
+        fr = read_npz(st.path("frames", video_id, "npz"))
+        seg = json.loads(st.path("segment", video_id, "json").read_text())
+        pos = fr["eval_pos"]
+        masks = decode_rle([seg["rle"][i] for i in pos])
+        boxes = [np.asarray(seg["boxes"][i], dtype=np.float32).reshape(-1, 5) for i in pos]
+        bg = read_npz(st.path("inpaint", video_id, "npz"))["bg"]
+        return VideoParts(video_id, fr["frames"][pos], masks, boxes, bg)
+
+    def parts(self, video_id: str) -> VideoParts:
+        return self._parts(video_id)
+
+    def mask_color(self, set_name: str, video_id: str) -> np.ndarray:
+        """One colour per (set, video), c ~ N(0, I) in the configured normalised pixel space."""
+        rng = np.random.default_rng(stable_seed("mask-colour", self.config["seed"], set_name, video_id))
+        return C.normal_color(rng, self.config["mask_mean"], self.config["mask_std"])
+
+    def compose(self, item: Item) -> np.ndarray:
+        """The clip of ``item`` exactly as eval and export see it: [T,H,W,3] uint8."""
+        a = self.parts(item.video_id)
+        s = item.set
+        if s == "original":
+            return a.frames
+        if s == "human_only":
+            return C.human_only(a.frames, a.masks, self.mean_rgb)
+        if s == "background_only":
+            return a.background
+        if s == "masked_background":
+            return C.mask_background(a.frames, a.masks, self.mask_color(s, a.video_id))
+        if s == "masked_person":
+            return C.mask_boxes(a.frames, a.boxes, self.mask_color(s, a.video_id))
+        if s in SWAP_SETS:
+            b = self.parts(item.bg_video)
+            return C.action_swap(a.frames, a.masks, b.background, b.masks, self.config["placement"])
+        raise HatError(f"unknown set '{s}' (valid: {', '.join(ALL_SETS)})")
+
+    def items(self, sets: list[str], repeats: list[int] | None = None) -> Iterator[Item]:
+        """Items grouped by foreground video, so each video's parts are loaded once for all its sets."""
+        sets = self.check_sets(sets)
+        swaps = self.pairs[self.pairs["set"].isin(sets)]
+        if repeats is not None:
+            swaps = swaps[swaps["repeat"].isin(repeats)]
+        by_fg = {vid: g for vid, g in swaps.groupby("fg_video", sort=False)}
+        for row in self.videos.itertuples(index=False):
+            vid, label = row.video_id, int(row.label)
+            for s in sets:
+                if s in BASE_SETS:
+                    yield Item(s, 0, vid, label)
+            if vid in by_fg:
+                for p in by_fg[vid].itertuples(index=False):
+                    yield Item(p.set, int(p.repeat), vid, label, p.bg_video, int(p.bg_label))

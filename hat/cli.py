@@ -1,0 +1,258 @@
+"""The ``hat`` command: a thin layer over the library (every command is a function call)."""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+from pathlib import Path
+from typing import Callable, Iterator
+
+import click
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.table import Table
+
+from .errors import HatError
+
+console = Console(stderr=True, highlight=False)
+
+
+@contextlib.contextmanager
+def progress_bar(desc: str) -> Iterator[Callable[[int, int], None]]:
+    with Progress(
+        TextColumn(desc), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), TimeRemainingColumn(),
+        console=console, transient=False, disable=not console.is_terminal,
+    ) as bar:
+        task = bar.add_task(desc, total=None)
+
+        def update(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total)
+
+        yield update
+
+
+def _csv_list(text: str | None) -> list[str] | None:
+    return [s.strip() for s in text.split(",") if s.strip()] if text else None
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})
+@click.version_option(package_name="hat-bias", prog_name="hat")
+def cli() -> None:
+    """How much does an action-recognition model look at the person, and how much at the scene?"""
+
+
+@cli.command()
+@click.option("--source", default="synthetic", show_default=True, help="benchmark source (see 'hat list')")
+@click.option("--out", "out", required=True, type=click.Path(file_okay=False), help="benchmark directory")
+@click.option("--split", default="val", show_default=True)
+@click.option("--source-opt", "-S", multiple=True, metavar="KEY=VALUE", help="source option (repeatable)")
+@click.option("--segmenter", default="gt", show_default=True)
+@click.option("--segmenter-opt", multiple=True, metavar="KEY=VALUE")
+@click.option("--inpainter", default="propagate", show_default=True)
+@click.option("--inpainter-opt", multiple=True, metavar="KEY=VALUE")
+@click.option("--scene", default="colorstats", show_default=True, help="scene model for Close/Far ranking")
+@click.option("--scene-opt", multiple=True, metavar="KEY=VALUE")
+@click.option("--frames", "num_frames", type=int, help="frames per clip that eval sees [source default]")
+@click.option("--context-frames", type=int, help="extra frames spread over the video for the inpainter")
+@click.option("--short-side", type=int, help="working resolution (short side in pixels) [native]")
+@click.option("--k-close", type=int, help="Close: backgrounds from the k nearest classes [source default, else 5]")
+@click.option("--k-far", type=int, help="Far: backgrounds from the k farthest classes [source default, else 200]")
+@click.option("--cov-min", type=float, default=0.05, show_default=True, help="min person coverage of a foreground")
+@click.option("--cov-max", type=float, default=0.50, show_default=True, help="max person coverage (fg and bg)")
+@click.option("--repeats", type=int, default=3, show_default=True)
+@click.option("--swap-types", default="random,close,far,same", show_default=True)
+@click.option("--placement", default="match", show_default=True, help="match (move to the removed human) or keep")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--limit", type=int, help="only the first N videos (a quick look)")
+@click.option("--shard", help="process every N-th video starting at i: i/N")
+@click.option("--workers", type=int, default=1, show_default=True, help="parallel processes")
+def build(**kw) -> None:
+    """Generate a counterfactual benchmark (resumable: rerun the same command to continue)."""
+    from .config import BuildConfig, parse_options
+    from .pipeline import build as run_build
+    from .pipeline import parse_shard
+
+    shard = parse_shard(kw.pop("shard"))
+    workers = kw.pop("workers")
+    out = kw.pop("out")
+    opts = {k: parse_options(kw.pop(f"{k}_opt"), k) for k in ("source", "segmenter", "inpainter", "scene")}
+    cfg = BuildConfig(
+        source=kw["source"], source_options=opts["source"], split=kw["split"],
+        num_frames=kw["num_frames"], context_frames=kw["context_frames"], short_side=kw["short_side"],
+        segmenter=kw["segmenter"], segmenter_options=opts["segmenter"],
+        inpainter=kw["inpainter"], inpainter_options=opts["inpainter"],
+        scene=kw["scene"], scene_options=opts["scene"], k_close=kw["k_close"], k_far=kw["k_far"],
+        cov_min=kw["cov_min"], cov_max=kw["cov_max"], repeats=kw["repeats"],
+        swap_types=_csv_list(kw["swap_types"]) or [], placement=kw["placement"], seed=kw["seed"], limit=kw["limit"],
+    )
+    with progress_bar("build") as update:
+        s = run_build(cfg, out, shard=shard, workers=workers, progress=update)
+    t = Table(title=f"hat build → {s.out}", show_header=True)
+    t.add_column("stage")
+    t.add_column("done", justify="right")
+    t.add_column("already there", justify="right")
+    for stage in ("frames", "segment", "inpaint", "scene"):
+        t.add_row(stage, str(s.stage_done[stage]), str(s.stage_skipped[stage]))
+    console.print(t)
+    shard_note = f" (shard {shard[0]}/{shard[1]}: {s.in_shard})" if shard[1] > 1 else ""
+    console.print(f"videos: {s.total}{shard_note}")
+    for reason, k in s.failed.most_common():
+        console.print(f"  skipped {k}: {reason}")
+    if s.complete:
+        c = s.counts
+        console.print(f"usable {c['ok']} of {c['videos']}; foregrounds {c['foregrounds']}, backgrounds {c['backgrounds']}")
+        console.print("pairs: " + ", ".join(f"{k} {v}" for k, v in c["pairs"].items()))
+    for note in s.notes:
+        console.print(f"[yellow]note:[/yellow] {note}")
+
+
+@cli.command(name="eval")
+@click.option("--model", "model_spec", required=True, help="checkpoint path, registered name, or python:module:function")
+@click.option("--bench", required=True, type=click.Path(), help="benchmark directory")
+@click.option("--out", type=click.Path(file_okay=False), help="run directory [results/<model>__<bench>]")
+@click.option("--arch", help="adapter to use instead of detecting it from the checkpoint")
+@click.option("--sets", help="comma-separated sets [all available]")
+@click.option("--batch-size", type=int, default=32, show_default=True)
+@click.option("--device", default="cpu", show_default=True)
+@click.option("--trust-checkpoint", is_flag=True, help="allow full unpickling of a checkpoint you trust")
+def eval_cmd(model_spec, bench, out, arch, sets, batch_size, device, trust_checkpoint) -> None:
+    """Evaluate a model on a benchmark; writes predictions.parquet, results.json, per_class.csv."""
+    from .bench import Benchmark
+    from .evaluate import evaluate, run_name
+    from .metrics import format_summary
+    from .models import load_model
+
+    b = Benchmark(bench)
+    opts = {"device": device} if not model_spec.startswith("python:") else {}
+    if trust_checkpoint:
+        opts["trust_checkpoint"] = True
+    model = load_model(model_spec, arch=arch, classes=b.classes, **opts)
+    out = out or str(Path("results") / run_name(model, b))
+    with progress_bar("eval") as update:
+        res = evaluate(model, b, out, sets=_csv_list(sets), batch_size=batch_size, progress=update)
+    _print_metrics(res, format_summary)
+    console.print(f"wrote {Path(out) / 'results.json'}")
+
+
+def _print_metrics(res: dict, format_summary) -> None:
+    t = Table(title=f"{res['model'].get('name')} on {res['benchmark']['name']}")
+    t.add_column("metric")
+    t.add_column("value", justify="right")
+    for k, v in format_summary(res["metrics"]):
+        t.add_row(k, v)
+    console.print(t)
+
+
+@cli.command()
+@click.argument("predictions", type=click.Path())
+def metrics(predictions) -> None:
+    """Recompute results.json and per_class.csv from a predictions file alone."""
+    from .evaluate import write_results
+    from .metrics import format_summary
+
+    res = write_results(predictions)
+    _print_metrics(res, format_summary)
+
+
+@cli.command()
+@click.argument("inputs", nargs=-1, required=True)
+@click.option("-o", "--out", required=True, help="leaderboard .csv (or .md)")
+@click.option("--markdown", help="also write a Markdown table here")
+def leaderboard(inputs, out, markdown) -> None:
+    """Merge results (run dirs, results.json files, other leaderboard CSVs) into one table."""
+    from .leaderboard import write_leaderboard
+
+    df = write_leaderboard(list(inputs), out, markdown)
+    console.print(f"{len(df)} rows → {out}")
+
+
+@cli.command()
+@click.option("--bench", required=True, type=click.Path())
+@click.option("--set", "set_name", required=True, help="set to export (e.g. swap_random, human_only)")
+@click.option("--out", required=True, type=click.Path(file_okay=False))
+@click.option("--format", "fmt", default="mp4", show_default=True, help="mp4 (lossless), frames (PNG) or npz")
+@click.option("--repeat", "repeats", type=int, multiple=True, help="only these repeats (swap sets)")
+def export(bench, set_name, out, fmt, repeats) -> None:
+    """Write a set as files, pixel-identical to what eval sees, with a CSV list of labels."""
+    from .bench import Benchmark
+    from .export import export_set
+
+    b = Benchmark(bench)
+    b.check_sets([set_name])
+    with progress_bar("export") as update:
+        table = export_set(b, set_name, out, fmt=fmt, repeats=list(repeats) or None, progress=update)
+    console.print(f"{len(table)} clips → {out}/{set_name} (list: {out}/{set_name}.csv)")
+
+
+@cli.command(name="train-demo")
+@click.option("--bench", type=click.Path(), help="take the source (and its train split) from this benchmark")
+@click.option("--arch", required=True, help="demo-frame or demo-motion")
+@click.option("--out", required=True, type=click.Path(dir_okay=False), help="checkpoint file to write")
+@click.option("--epochs", type=int, default=12, show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True)
+def train_demo_cmd(bench, arch, out, epochs, seed) -> None:
+    """Train an embedded demo model on the synthetic source's train split."""
+    import torch
+    import yaml
+
+    from .models.demo import train_demo
+    from .sources import SOURCES
+    from .store import atomic_path
+
+    if bench:
+        meta = yaml.safe_load((Path(bench) / "build.yaml").read_text()) if (Path(bench) / "build.yaml").is_file() else None
+        if meta is None:
+            raise HatError(f"{bench} is not a benchmark directory (no build.yaml)")
+        src = SOURCES.create(meta["source"]["name"], **meta["source"]["options"])
+        frames = meta["config"]["num_frames"]
+    else:
+        src = SOURCES.create("synthetic")
+        frames = 16
+    ckpt = train_demo(arch, src, num_frames=frames, epochs=epochs, seed=seed, log=console.print)
+    with atomic_path(out) as tmp:
+        torch.save(ckpt, tmp)
+    console.print(f"wrote {out}")
+
+
+@cli.command(name="list")
+def list_cmd() -> None:
+    """Show the registered sources, segmenters, inpainters, scene models, models and sets."""
+    from .bench import ALL_SETS
+    from .inpainters import INPAINTERS
+    from .models import MODELS
+    from .scene import SCENE_MODELS
+    from .segmenters import SEGMENTERS
+    from .sources import SOURCES
+
+    for reg in (SOURCES, SEGMENTERS, INPAINTERS, SCENE_MODELS, MODELS):
+        click.echo(f"{reg.kind}s:")
+        for e in reg.entries():
+            alias = f" (alias: {', '.join(e.aliases)})" if e.aliases else ""
+            click.echo(f"  {e.name:<14} {e.help}{alias}")
+    click.echo("sets:\n  " + ", ".join(ALL_SETS))
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point: user errors become one line on stderr and exit code 2, never a traceback."""
+    try:
+        rv = cli.main(args=argv, prog_name="hat", standalone_mode=False)
+        return rv if isinstance(rv, int) else 0
+    except HatError as e:
+        click.echo(f"hat: error: {e}", err=True)
+        return 2
+    except click.exceptions.NoArgsIsHelpError as e:
+        click.echo(e.ctx.get_help() if e.ctx else str(e), err=True)
+        return 2
+    except click.ClickException as e:
+        click.echo(f"hat: error: {e.format_message()}", err=True)
+        return 2
+    except click.exceptions.Abort:
+        click.echo("hat: interrupted", err=True)
+        return 130
+    except KeyboardInterrupt:
+        click.echo("hat: interrupted (rerun the same command to resume)", err=True)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

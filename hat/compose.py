@@ -1,0 +1,140 @@
+"""Pixel maths of the counterfactual sets, as pure functions on uint8 arrays.
+
+Frames are [T,H,W,3] uint8 RGB, masks [T,H,W] bool. Nothing here knows about files or models, so
+every rule is testable on hand-made arrays and ``hat export`` gives exactly what eval sees.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from .masks import boxes_mask
+
+
+def fill(frames: np.ndarray, region: np.ndarray, color) -> np.ndarray:
+    """X = (1 - M) * V + c * M for a binary region M and one colour c (per video)."""
+    out = np.array(frames, dtype=np.uint8, copy=True)
+    out[np.asarray(region, dtype=bool)] = np.asarray(color, dtype=np.uint8)
+    return out
+
+
+def human_only(frames: np.ndarray, masks: np.ndarray, mean_color) -> np.ndarray:
+    """Human pixels kept, the rest set to the dataset's mean colour (a frame mean would leak the scene)."""
+    return fill(frames, ~np.asarray(masks, dtype=bool), mean_color)
+
+
+def mask_background(frames: np.ndarray, masks: np.ndarray, color) -> np.ndarray:
+    """Only the person visible: everything outside the person mask in one colour (P-top1)."""
+    return fill(frames, ~np.asarray(masks, dtype=bool), color)
+
+
+def mask_boxes(frames: np.ndarray, boxes_per_frame: list[np.ndarray], color) -> np.ndarray:
+    """Only the background visible: every person box filled with one colour (B-top1)."""
+    t, h, w = np.asarray(frames).shape[:3]
+    return fill(frames, boxes_mask(boxes_per_frame, h, w), color)
+
+
+def normal_color(rng: np.random.Generator, mean=(0.485, 0.456, 0.406), std=(0.229, 0.224, 0.225)) -> np.ndarray:
+    """c ~ N(0, I) in normalised pixel space, mapped back to uint8 RGB (one colour per video)."""
+    c = rng.standard_normal(3)
+    rgb = (np.asarray(mean) + c * np.asarray(std)) * 255.0
+    return np.clip(np.rint(rgb), 0, 255).astype(np.uint8)
+
+
+def align_time(n_out: int, n_src: int) -> np.ndarray:
+    """Index into a clip of ``n_src`` frames for each of ``n_out`` frames, by relative position."""
+    if n_out <= 0 or n_src <= 0:
+        raise ValueError("clips must have frames")
+    if n_out == 1:
+        return np.array([n_src // 2])
+    pos = np.arange(n_out) * (n_src - 1) / (n_out - 1)
+    return np.floor(pos + 0.5).astype(np.int64)
+
+
+def resize_cover(frames: np.ndarray, height: int, width: int, nearest: bool = False) -> np.ndarray:
+    """Scale to cover (height, width) keeping aspect ratio, then centre-crop: no bars, no stretching."""
+    frames = np.asarray(frames)
+    h, w = frames.shape[1:3]
+    if (h, w) == (height, width):
+        return frames.copy()
+    s = max(height / h, width / w)
+    nh, nw = max(height, round(h * s)), max(width, round(w * s))
+    interp = cv2.INTER_NEAREST if nearest else (cv2.INTER_AREA if s < 1 else cv2.INTER_LINEAR)
+    y0, x0 = (nh - height) // 2, (nw - width) // 2
+    out = []
+    for f in frames:
+        src = f.astype(np.uint8) if f.dtype == bool else f
+        r = cv2.resize(src, (nw, nh), interpolation=interp)[y0 : y0 + height, x0 : x0 + width]
+        out.append(r.astype(bool) if f.dtype == bool else r)
+    return np.stack(out)
+
+
+def _centroids(masks: np.ndarray) -> np.ndarray:
+    """(y, x) centre of mass per frame; NaN where empty."""
+    t, h, w = masks.shape
+    n = masks.reshape(t, -1).sum(1).astype(float)
+    ys = (masks.sum(2) * np.arange(h)).sum(1)
+    xs = (masks.sum(1) * np.arange(w)).sum(1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.stack([ys / n, xs / n], axis=1)
+
+
+def paste_offset(fg_masks: np.ndarray, bg_masks: np.ndarray | None, placement: str = "match") -> tuple[int, int]:
+    """One (dy, dx) for the whole clip, so the pasted human keeps its own motion.
+
+    ``match`` moves the human's mean centre of mass (over all frames, not the first frame only) to
+    where the background video's removed human was; ``keep`` leaves it in place. The offset is then
+    clamped so that the human's union box over all frames stays inside the frame.
+    """
+    fg_masks = np.asarray(fg_masks, dtype=bool)
+    t, h, w = fg_masks.shape
+    union = fg_masks.any(axis=0)
+    if not union.any():
+        return 0, 0
+    dy = dx = 0.0
+    if placement == "match" and bg_masks is not None and np.asarray(bg_masks).any():
+        cf = np.nanmean(_centroids(fg_masks), axis=0)
+        cb = np.nanmean(_centroids(np.asarray(bg_masks, dtype=bool)), axis=0)
+        dy, dx = cb - cf
+    elif placement not in ("match", "keep"):
+        raise ValueError(f"unknown placement '{placement}' (valid: keep, match)")
+    ys, xs = np.flatnonzero(union.any(1)), np.flatnonzero(union.any(0))
+    dy = int(np.clip(round(dy), -ys[0], h - 1 - ys[-1]))
+    dx = int(np.clip(round(dx), -xs[0], w - 1 - xs[-1]))
+    return dy, dx
+
+
+def shift(arr: np.ndarray, dy: int, dx: int) -> np.ndarray:
+    """Translate [T,H,W,...] by whole pixels; what moves in from outside is zero/False."""
+    out = np.zeros_like(arr)
+    h, w = arr.shape[1:3]
+    ys, yd = (slice(0, h - dy), slice(dy, h)) if dy >= 0 else (slice(-dy, h), slice(0, h + dy))
+    xs, xd = (slice(0, w - dx), slice(dx, w)) if dx >= 0 else (slice(-dx, w), slice(0, w + dx))
+    out[:, yd, xd] = arr[:, ys, xs]
+    return out
+
+
+def action_swap(
+    fg_frames: np.ndarray,
+    fg_masks: np.ndarray,
+    bg_frames: np.ndarray,
+    bg_masks: np.ndarray | None = None,
+    placement: str = "match",
+) -> np.ndarray:
+    """Paste video A's human onto video B's Background-Only frames.
+
+    The output has A's size and length: B is aligned in time by relative position and resized to
+    cover A's frame (aspect ratio kept). The human's pixels are never resampled.
+    """
+    fg_frames = np.asarray(fg_frames, dtype=np.uint8)
+    fg_masks = np.asarray(fg_masks, dtype=bool)
+    t, h, w = fg_masks.shape
+    idx = align_time(t, len(bg_frames))
+    bg = resize_cover(np.asarray(bg_frames)[idx], h, w)
+    bgm = None if bg_masks is None else resize_cover(np.asarray(bg_masks, dtype=bool)[idx], h, w, nearest=True)
+    dy, dx = paste_offset(fg_masks, bgm, placement)
+    m = shift(fg_masks, dy, dx)
+    out = bg.copy()
+    out[m] = shift(fg_frames, dy, dx)[m]
+    return out

@@ -1,0 +1,99 @@
+"""Build configuration: a dataclass, recorded in full in every benchmark directory."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+import yaml
+
+from .errors import HatError
+from .pairs import SWAP_TYPES
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+#: used where neither the user nor the source says otherwise (the HAT paper's values)
+GLOBAL_DEFAULTS: dict[str, Any] = {"num_frames": 16, "context_frames": 32, "k_close": 5, "k_far": 200}
+
+
+@dataclass
+class BuildConfig:
+    source: str = "synthetic"
+    source_options: dict[str, Any] = field(default_factory=dict)
+    split: str = "val"
+    num_frames: int | None = None  # frames eval sees per video (TSN segment sampling)
+    context_frames: int | None = None  # extra frames spread over the video, for the inpainter
+    short_side: int | None = None  # working resolution; None keeps the native size
+    segmenter: str = "gt"
+    segmenter_options: dict[str, Any] = field(default_factory=dict)
+    inpainter: str = "propagate"
+    inpainter_options: dict[str, Any] = field(default_factory=dict)
+    scene: str = "colorstats"
+    scene_options: dict[str, Any] = field(default_factory=dict)
+    k_close: int | None = None
+    k_far: int | None = None
+    cov_min: float = 0.05  # a foreground needs every eval frame's person mask within [cov_min, cov_max]
+    cov_max: float = 0.50  # a background needs only the upper bound (a little person is fine)
+    repeats: int = 3
+    swap_types: list[str] = field(default_factory=lambda: list(SWAP_TYPES))
+    placement: str = "match"
+    seed: int = 0
+    mask_mean: tuple[float, float, float] = IMAGENET_MEAN  # normalisation in which masking colours ~ N(0, I)
+    mask_std: tuple[float, float, float] = IMAGENET_STD
+    min_videos_per_class: int = 2
+    limit: int | None = None  # only the first N videos of the split (a quick look)
+
+    def resolved(self, source_defaults: dict[str, Any]) -> "BuildConfig":
+        """Fill unset fields from the source's conventions, then the global defaults; validate."""
+        cfg = dataclasses.replace(self)
+        for key, value in GLOBAL_DEFAULTS.items():
+            if getattr(cfg, key) is None:
+                setattr(cfg, key, source_defaults.get(key, value))
+        cfg.validate()
+        return cfg
+
+    def validate(self) -> None:
+        bad = [s for s in self.swap_types if s not in SWAP_TYPES]
+        if bad:
+            raise HatError(f"unknown swap type '{bad[0]}' (valid: {', '.join(SWAP_TYPES)})")
+        if self.placement not in ("match", "keep"):
+            raise HatError(f"unknown placement '{self.placement}' (valid: keep, match)")
+        if not 0 <= self.cov_min < self.cov_max <= 1:
+            raise HatError(f"coverage bounds must satisfy 0 <= cov_min < cov_max <= 1 (got {self.cov_min}, {self.cov_max})")
+        for key in ("num_frames", "repeats", "k_close", "k_far"):
+            v = getattr(self, key)
+            if v is not None and int(v) < 1:
+                raise HatError(f"{key} must be at least 1 (got {v})")
+
+    def to_dict(self) -> dict[str, Any]:
+        d = dataclasses.asdict(self)
+        d["mask_mean"], d["mask_std"] = list(self.mask_mean), list(self.mask_std)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "BuildConfig":
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(d) - names)
+        if unknown:
+            raise HatError(f"unknown build setting '{unknown[0]}' (valid: {', '.join(sorted(names))})")
+        d = dict(d)
+        for k in ("mask_mean", "mask_std"):
+            if k in d:
+                d[k] = tuple(d[k])
+        return cls(**d)
+
+
+def parse_options(pairs: tuple[str, ...] | list[str], what: str) -> dict[str, Any]:
+    """``key=value`` strings -> dict, values read as YAML scalars (numbers, booleans, strings)."""
+    out: dict[str, Any] = {}
+    for p in pairs:
+        if "=" not in p:
+            raise HatError(f"{what} option '{p}' is not key=value")
+        k, v = p.split("=", 1)
+        try:
+            out[k.strip()] = yaml.safe_load(v) if v.strip() else ""
+        except yaml.YAMLError:
+            out[k.strip()] = v
+    return out

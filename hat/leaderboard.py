@@ -1,0 +1,107 @@
+"""Leaderboard tables: one row per (model, benchmark), merged from results files and other boards."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from .errors import HatError
+from .pairs import SWAP_TYPES
+from .store import write_csv, write_text
+
+COLUMNS = (
+    ["benchmark", "model", "arch", "n_videos", "oacc", "oacc_top5", "bo_acc", "bor", "ho_acc", "hor"]
+    + [f"{m}_{t}{s}" for t in SWAP_TYPES for m in ("shacc", "sberr") for s in ("", "_std")]
+    + ["p_top1", "b_top1", "n_foregrounds", "model_hash", "bench_hash", "hat_version"]
+)
+KEY = ["benchmark", "bench_hash", "model", "model_hash"]
+
+
+def row_from_results(res: dict[str, Any]) -> dict[str, Any]:
+    m = res["metrics"]
+    row = {c: m.get(c) for c in COLUMNS}
+    row.update(
+        benchmark=res["benchmark"]["name"], bench_hash=res["benchmark"].get("hash", ""),
+        model=res["model"].get("name", ""), arch=res["model"].get("arch", ""),
+        model_hash=res["model"].get("hash", ""), hat_version=res.get("hat_version", ""),
+    )
+    return row
+
+
+def load_rows(paths: list[str | Path]) -> pd.DataFrame:
+    frames = []
+    for p in map(Path, paths):
+        if p.is_dir():
+            p = p / "results.json"
+        if not p.is_file():
+            raise HatError(f"results file not found: {p}")
+        if p.suffix == ".json":
+            try:
+                frames.append(pd.DataFrame([row_from_results(json.loads(p.read_text()))]))
+            except (json.JSONDecodeError, KeyError) as e:
+                raise HatError(f"{p}: not a hat results file ({e})") from None
+        elif p.suffix == ".csv":
+            df = pd.read_csv(p, keep_default_na=True, dtype={"model_hash": str, "bench_hash": str})
+            missing = [c for c in ("benchmark", "model") if c not in df.columns]
+            if missing:
+                raise HatError(f"{p}: not a leaderboard CSV (no column {missing[0]})")
+            frames.append(df)
+        else:
+            raise HatError(f"{p}: expected a results .json, a run directory or a leaderboard .csv")
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=COLUMNS)
+
+
+def merge(df: pd.DataFrame) -> pd.DataFrame:
+    """Fixed columns, one row per (benchmark, model) identity (later inputs win), stable order."""
+    for c in COLUMNS:
+        if c not in df.columns:
+            df[c] = None
+    extra = [c for c in df.columns if c not in COLUMNS]
+    df = df[COLUMNS + extra].copy()
+    for c in KEY:
+        df[c] = df[c].fillna("").astype(str)
+    df = df.drop_duplicates(subset=KEY, keep="last")
+    return df.sort_values(["benchmark", "model", "model_hash"], kind="stable").reset_index(drop=True)
+
+
+def to_markdown(df: pd.DataFrame) -> str:
+    shown = ["benchmark", "model", "oacc", "bor", "hor"] + [f"{m}_{t}" for t in SWAP_TYPES for m in ("shacc", "sberr")] + ["p_top1", "b_top1"]
+    heads = ["benchmark", "model", "OAcc", "BOR", "HOR"] + [
+        f"{'SHAcc' if m == 'shacc' else 'SBErr'} {t}" for t in SWAP_TYPES for m in ("shacc", "sberr")
+    ] + ["P-top1", "B-top1"]
+
+    def cell(col: str, v: Any) -> str:
+        if v is None or (isinstance(v, float) and pd.isna(v)):
+            return "-"
+        if col in ("bor", "hor"):
+            return f"{float(v):.2f}"
+        if isinstance(v, (int, float)):
+            return f"{100 * float(v):.1f}"
+        return str(v)
+
+    lines = ["| " + " | ".join(heads) + " |", "|" + "|".join("---" for _ in heads) + "|"]
+    for r in df.to_dict("records"):
+        vals = []
+        for c in shown:
+            text = cell(c, r.get(c))
+            sd = r.get(f"{c}_std")
+            if text != "-" and sd is not None and not pd.isna(sd) and c.startswith(("shacc", "sberr")):
+                text += f" ± {100 * float(sd):.1f}"
+            vals.append(text)
+        lines.append("| " + " | ".join(vals) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def write_leaderboard(inputs: list[str | Path], out: str | Path, markdown: str | Path | None = None) -> pd.DataFrame:
+    df = merge(load_rows(inputs))
+    out = Path(out)
+    if out.suffix == ".md":
+        write_text(out, to_markdown(df))
+    else:
+        write_csv(out, df)
+    if markdown:
+        write_text(markdown, to_markdown(df))
+    return df

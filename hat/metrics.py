@@ -1,0 +1,93 @@
+"""Every metric from a predictions table alone (one row per clip, with ids and labels).
+
+OAcc, Background-Only accuracy and BOR, Human-Only accuracy and HOR (HAT); SHAcc and SBErr per
+swap type as mean and std over repeats; P-top1 and B-top1 (the masking paper); per-class tables.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .pairs import SWAP_TYPES
+
+PRED_BASE_COLUMNS = ["set", "repeat", "video_id", "label", "bg_video", "bg_label"]
+
+
+def _topk_hit(df: pd.DataFrame, k: int) -> np.ndarray:
+    cols = [c for c in (f"pred_{i}" for i in range(1, k + 1)) if c in df.columns]
+    return (df[cols].to_numpy() == df["label"].to_numpy()[:, None]).any(axis=1)
+
+
+def _acc(df: pd.DataFrame, k: int = 1) -> float | None:
+    return float(_topk_hit(df, k).mean()) if len(df) else None
+
+
+def _ratio(a: float | None, b: float | None) -> float | None:
+    return a / b if a is not None and b else None
+
+
+def compute_metrics(pred: pd.DataFrame) -> dict[str, Any]:
+    """Flat dict of metrics (fractions in 0..1; None where a set is absent)."""
+    by_set = {s: g for s, g in pred.groupby("set")}
+    empty = pred.iloc[:0]
+    get = lambda s: by_set.get(s, empty)  # noqa: E731
+    m: dict[str, Any] = {}
+    orig = get("original")
+    m["n_videos"] = int(len(orig))
+    m["oacc"], m["oacc_top5"] = _acc(orig), _acc(orig, 5)
+    m["bo_acc"], m["bo_acc_top5"] = _acc(get("background_only")), _acc(get("background_only"), 5)
+    m["ho_acc"], m["ho_acc_top5"] = _acc(get("human_only")), _acc(get("human_only"), 5)
+    m["bor"], m["hor"] = _ratio(m["bo_acc"], m["oacc"]), _ratio(m["ho_acc"], m["oacc"])
+    m["p_top1"], m["b_top1"] = _acc(get("masked_background")), _acc(get("masked_person"))
+    fg_ids: set[str] = set()
+    for t in SWAP_TYPES:
+        sw = get(f"swap_{t}")
+        fg_ids |= set(sw["video_id"])
+        sh, sb = [], []
+        for _, g in sw.groupby("repeat"):
+            sh.append(float((g["pred_1"] == g["label"]).mean()))
+            sb.append(float((g["pred_1"] == g["bg_label"]).mean()))
+        m[f"shacc_{t}"] = float(np.mean(sh)) if sh else None
+        m[f"shacc_{t}_std"] = float(np.std(sh)) if sh else None
+        m[f"sberr_{t}"] = float(np.mean(sb)) if sb else None
+        m[f"sberr_{t}_std"] = float(np.std(sb)) if sb else None
+        m[f"n_swap_{t}"] = int(len(sw) // max(len(sh), 1)) if sh else 0
+        m[f"repeats_{t}"] = len(sh)
+    m["n_foregrounds"] = len(fg_ids)
+    m["oacc_fg"] = _acc(orig[orig["video_id"].isin(fg_ids)]) if fg_ids else None
+    return m
+
+
+def per_class(pred: pd.DataFrame, classes: list[str]) -> pd.DataFrame:
+    """A row per class (as the foreground / true class): accuracy on every set."""
+    rows = []
+    for c, name in enumerate(classes):
+        sub = pred[pred["label"] == c]
+        row: dict[str, Any] = {"label": c, "class": name, "n": int((sub["set"] == "original").sum())}
+        for s in ("original", "background_only", "human_only", "masked_background", "masked_person"):
+            row[f"{s}_top1"] = _acc(sub[sub["set"] == s])
+        for t in SWAP_TYPES:
+            sw = sub[sub["set"] == f"swap_{t}"]
+            row[f"shacc_{t}"] = float((sw["pred_1"] == sw["label"]).mean()) if len(sw) else None
+            row[f"sberr_{t}"] = float((sw["pred_1"] == sw["bg_label"]).mean()) if len(sw) else None
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def format_summary(m: dict[str, Any]) -> list[tuple[str, str]]:
+    """(metric, value) lines for the terminal, fractions shown as percentages."""
+    pct = lambda v: "-" if v is None else f"{100 * v:.1f}"  # noqa: E731
+    ratio = lambda v: "-" if v is None else f"{v:.2f}"  # noqa: E731
+    out = [("OAcc top-1 / top-5", f"{pct(m['oacc'])} / {pct(m['oacc_top5'])}"),
+           ("Background-Only acc, BOR", f"{pct(m['bo_acc'])}, {ratio(m['bor'])}"),
+           ("Human-Only acc, HOR", f"{pct(m['ho_acc'])}, {ratio(m['hor'])}")]
+    for t in SWAP_TYPES:
+        if m.get(f"shacc_{t}") is not None:
+            out.append((f"Swap {t}: SHAcc, SBErr", f"{pct(m[f'shacc_{t}'])} ± {pct(m[f'shacc_{t}_std'])}, "
+                        f"{pct(m[f'sberr_{t}'])} ± {pct(m[f'sberr_{t}_std'])}"))
+    out.append(("P-top1 (background masked)", pct(m["p_top1"])))
+    out.append(("B-top1 (person boxes masked)", pct(m["b_top1"])))
+    return out

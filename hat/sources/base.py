@@ -1,0 +1,51 @@
+"""What a benchmark source provides: labelled videos, their frames, and optional ground truth."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from ..video import VideoInfo
+
+
+@dataclass(frozen=True)
+class VideoRecord:
+    video_id: str
+    label: int
+    split: str
+    path: str = ""
+    meta: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
+
+
+class Source(ABC):
+    """A labelled video collection. Real datasets read files; generated ones render on demand."""
+
+    name: str = ""
+    #: build settings this kind of data fixes by convention (e.g. Close/Far k per dataset)
+    build_defaults: dict[str, Any] = {}
+
+    @property
+    @abstractmethod
+    def classes(self) -> list[str]: ...
+
+    @abstractmethod
+    def records(self, split: str) -> list[VideoRecord]: ...
+
+    @abstractmethod
+    def probe(self, record: VideoRecord) -> VideoInfo:
+        """Frame count and size, cheaply; raises VideoError for an unusable video."""
+
+    @abstractmethod
+    def read(self, record: VideoRecord, indices: np.ndarray) -> np.ndarray:
+        """RGB uint8 frames [N,H,W,3] at the given frame indices; raises VideoError."""
+
+    def gt_masks(self, record: VideoRecord, indices: np.ndarray) -> np.ndarray | None:
+        """Ground-truth person masks [N,H,W] bool at native size, when the source has them."""
+        return None
+
+    def options(self) -> dict[str, Any]:
+        """The settings that define this source's content, recorded in benchmark.yaml."""
+        return {}

@@ -1,0 +1,123 @@
+"""Atomic file writes and the per-video artifact store of a benchmark directory.
+
+Every artifact is written to a temporary name and renamed into place, so a file that exists is
+complete: resuming a killed build just skips the artifacts already there.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import io
+import json
+import os
+import re
+from pathlib import Path
+from typing import Any, Iterator
+
+import numpy as np
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
+    """Yield a temporary sibling path; rename it onto ``path`` only if the block succeeds."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def write_bytes(path: str | os.PathLike, data: bytes) -> None:
+    with atomic_path(path) as tmp:
+        with open(tmp, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+
+
+def write_text(path: str | os.PathLike, text: str) -> None:
+    write_bytes(path, text.encode("utf-8"))
+
+
+def write_json(path: str | os.PathLike, obj: Any) -> None:
+    write_text(path, json.dumps(obj, indent=2, sort_keys=True, default=_json_default) + "\n")
+
+
+def _json_default(o: Any) -> Any:
+    if isinstance(o, (np.integer,)):
+        return int(o)
+    if isinstance(o, (np.floating,)):
+        return float(o)
+    if isinstance(o, np.ndarray):
+        return o.tolist()
+    if isinstance(o, Path):
+        return str(o)
+    raise TypeError(f"not JSON serialisable: {type(o).__name__}")
+
+
+def write_npz(path: str | os.PathLike, **arrays: np.ndarray) -> None:
+    buf = io.BytesIO()
+    np.savez_compressed(buf, **arrays)
+    write_bytes(path, buf.getvalue())
+
+
+def read_npz(path: str | os.PathLike) -> dict[str, np.ndarray]:
+    with np.load(path, allow_pickle=False) as z:
+        return {k: z[k] for k in z.files}
+
+
+def write_csv(path: str | os.PathLike, df) -> None:
+    """Deterministic CSV (fixed float format, LF line ends) so equal tables give equal bytes."""
+    write_text(path, df.to_csv(index=False, lineterminator="\n", float_format="%.6g"))
+
+
+def sha256_file(path: str | os.PathLike) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def sha256_tree(root: str | os.PathLike) -> str:
+    """One hash over every file under ``root`` (relative names and contents), order-independent."""
+    root = Path(root)
+    h = hashlib.sha256()
+    for p in sorted(q for q in root.rglob("*") if q.is_file() and ".tmp-" not in q.name):
+        h.update(str(p.relative_to(root)).encode() + b"\0" + sha256_file(p).encode() + b"\n")
+    return h.hexdigest()
+
+
+_SAFE = re.compile(r"[^A-Za-z0-9._-]")
+
+
+def safe_name(video_id: str) -> str:
+    """A file name for a video id; ids with odd characters get a short hash so names stay unique."""
+    clean = _SAFE.sub("_", video_id)
+    if clean != video_id or clean.startswith("."):
+        clean = f"{clean.lstrip('.')}-{hashlib.sha1(video_id.encode()).hexdigest()[:8]}"
+    return clean
+
+
+def stable_seed(*parts: Any) -> int:
+    """A 63-bit seed from any parts; independent of process, order of work and sharding."""
+    digest = hashlib.blake2b("\x1f".join(map(str, parts)).encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "little") >> 1
+
+
+class ArtifactStore:
+    """``<bench>/artifacts/<stage>/<safe video id>.<ext>``: one file per video per stage."""
+
+    def __init__(self, root: str | os.PathLike):
+        self.root = Path(root) / "artifacts"
+
+    def path(self, stage: str, video_id: str, ext: str) -> Path:
+        return self.root / stage / f"{safe_name(video_id)}.{ext}"
+
+    def exists(self, stage: str, video_id: str, ext: str) -> bool:
+        return self.path(stage, video_id, ext).is_file()
