@@ -1,7 +1,8 @@
 """Weights-free inpainting: what the camera saw behind the person in other frames.
 
 For a static camera the temporal median of the unmasked observations of each pixel is a clean
-plate of the scene; pixels the person never uncovers fall back to ``cv2.inpaint``.
+plate of the scene; pixels the person never uncovers are filled by ``cv2.inpaint`` on the plate,
+once per clip (per frame, the fill would follow the person's outline and leak their motion).
 """
 
 from __future__ import annotations
@@ -39,24 +40,28 @@ class PropagateInpainter(Inpainter):
     def options(self) -> dict:
         return {"dilation": self.dilation, "window": self.window, "method": self.method, "radius": self.radius}
 
+    def _plate(self, frames: np.ndarray, holes: np.ndarray) -> np.ndarray:
+        """The clean plate with its never-uncovered part filled once, so the fill does not flicker."""
+        plate, seen = clean_plate(frames, holes)
+        plate = np.rint(plate).astype(np.uint8)
+        if not seen.all():
+            flag = cv2.INPAINT_TELEA if self.method == "telea" else cv2.INPAINT_NS
+            plate = cv2.inpaint(plate, (~seen).astype(np.uint8), self.radius, flag)
+        return plate
+
     def inpaint(self, frames, masks, targets):
         frames = np.asarray(frames, dtype=np.uint8)
         holes = dilate(masks, self.dilation)
-        flag = cv2.INPAINT_TELEA if self.method == "telea" else cv2.INPAINT_NS
-        whole = clean_plate(frames, holes) if self.window <= 0 else None
+        whole = self._plate(frames, holes) if self.window <= 0 else None
         out = []
         for t in np.asarray(targets):
             if whole is None:
                 lo, hi = max(0, t - self.window), min(len(frames), t + self.window + 1)
-                plate, seen = clean_plate(frames[lo:hi], holes[lo:hi])
+                plate = self._plate(frames[lo:hi], holes[lo:hi])
             else:
-                plate, seen = whole
+                plate = whole
             f = frames[t].copy()
-            fillable = holes[t] & seen
-            f[fillable] = np.rint(plate[fillable]).astype(np.uint8)
-            rest = holes[t] & ~seen
-            if rest.any():
-                f = cv2.inpaint(f, rest.astype(np.uint8), self.radius, flag)
+            f[holes[t]] = plate[holes[t]]
             out.append(f)
         return np.stack(out) if out else np.zeros((0, *frames.shape[1:]), np.uint8)
 

@@ -168,7 +168,7 @@ def train_demo(
             opt.zero_grad()
             loss.backward()
             opt.step()
-            loss_sum += float(loss) * len(idx)
+            loss_sum += loss.item() * len(idx)
             correct += int((logits.argmax(1) == y_all[idx]).sum())
             total += len(idx)
         if log:
