@@ -188,7 +188,7 @@ def export(bench, set_name, out, fmt, repeats) -> None:
 @click.option("--bench", type=click.Path(), help="take the source (and its train split) from this benchmark")
 @click.option("--arch", required=True, help="demo-frame or demo-motion")
 @click.option("--out", required=True, type=click.Path(dir_okay=False), help="checkpoint file to write")
-@click.option("--epochs", type=int, default=12, show_default=True)
+@click.option("--epochs", type=int, default=25, show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True)
 def train_demo_cmd(bench, arch, out, epochs, seed) -> None:
     """Train an embedded demo model on the synthetic source's train split."""

@@ -138,7 +138,7 @@ def train_demo(
     *,
     split: str = "train",
     num_frames: int = 16,
-    epochs: int = 12,
+    epochs: int = 25,
     batch_size: int = 32,
     lr: float = 2e-3,
     width: int = 16,

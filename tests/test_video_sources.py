@@ -1,0 +1,121 @@
+"""Real video files: PyAV I/O, the csv source, and missing or corrupt videos recorded and skipped."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from hat.bench import Benchmark
+from hat.config import BuildConfig
+from hat.errors import HatError, VideoError
+from hat.masks import boxes_from_masks
+from hat.pipeline import build
+from hat.segmenters import SEGMENTERS, Segmentation, Segmenter
+from hat.video import probe, read_frames, segment_indices, spread_indices, write_video
+
+from conftest import SHARED
+
+
+def clip(t=10, h=32, w=40):
+    rng = np.random.default_rng(0)
+    return rng.integers(0, 256, (t, h, w, 3), dtype=np.uint8)
+
+
+def test_sampling_rules():
+    assert segment_indices(16, 8).tolist() == [1, 3, 5, 7, 9, 11, 13, 15]
+    assert segment_indices(3, 6).tolist() == [0, 0, 1, 1, 2, 2]
+    assert spread_indices(10, 4).tolist() == [0, 3, 6, 9]
+    with pytest.raises(VideoError):
+        segment_indices(0, 4)
+
+
+def test_lossless_roundtrip_and_probe(tmp_path):
+    frames = clip()
+    write_video(tmp_path / "a.mp4", frames, fps=10)
+    info = probe(tmp_path / "a.mp4")
+    assert (info.n_frames, info.height, info.width) == (10, 32, 40) and info.fps == 10
+    got = read_frames(tmp_path / "a.mp4", [0, 4, 4, 9])
+    assert np.array_equal(got, frames[[0, 4, 4, 9]])
+    # indices past the real end get the last frame
+    assert np.array_equal(read_frames(tmp_path / "a.mp4", [9, 12])[1], frames[9])
+
+
+def test_missing_and_corrupt_files(tmp_path):
+    with pytest.raises(VideoError, match="missing file"):
+        probe(tmp_path / "nope.mp4")
+    (tmp_path / "bad.mp4").write_bytes(b"\x00not a video" * 100)
+    with pytest.raises(VideoError):
+        probe(tmp_path / "bad.mp4")
+    with pytest.raises(VideoError):
+        read_frames(tmp_path / "bad.mp4", [0])
+
+
+class BrightSegmenter(Segmenter):
+    """A test backend registered from outside the package: bright pixels are the 'person'."""
+
+    name = "test-bright"
+
+    def segment(self, frames, record, source, indices):
+        masks = frames.min(axis=3) > 200
+        boxes = [np.array([[*b, 1.0]]) for b in boxes_from_masks(masks)]
+        return Segmentation(masks, boxes)
+
+
+if "test-bright" not in SEGMENTERS.names():
+    SEGMENTERS.register("test-bright")(BrightSegmenter)
+
+
+def person_clip(label, t=12, h=36, w=48):
+    rng = np.random.default_rng(label)
+    bg = np.full((h, w, 3), (40 * label + 20, 90, 60), np.uint8) + rng.integers(0, 20, (h, w, 3), dtype=np.uint8)
+    frames = np.repeat(bg[None], t, 0)
+    for i in range(t):
+        frames[i, 8:28, 5 + 2 * i : 13 + 2 * i] = 255
+    return frames
+
+
+def test_csv_source_records_failures_and_builds(tmp_path):
+    vids = tmp_path / "videos"
+    rows = []
+    for label, cls in enumerate(["jump", "run"]):
+        for i in range(3):
+            write_video(vids / f"{cls}_{i}.mp4", person_clip(label), fps=10)
+            rows.append({"path": f"{cls}_{i}.mp4", "label": cls})
+    (vids / "broken.mp4").write_bytes(b"garbage" * 50)
+    rows += [{"path": "broken.mp4", "label": "jump"}, {"path": "gone.mp4", "label": "run"}]
+    pd.DataFrame(rows).to_csv(vids / "list.csv", index=False)
+    cfg = BuildConfig(source="csv", source_options={"list": str(vids / "list.csv")}, segmenter="test-bright",
+                      num_frames=6, context_frames=12, k_close=1, k_far=1, cov_max=0.5)
+    s = build(cfg, tmp_path / "bench")
+    assert s.complete and s.counts["ok"] == 6 and s.counts["failed"] == 2
+    assert sum(s.failed.values()) == 2
+    man = pd.read_csv(tmp_path / "bench" / "manifest.csv", keep_default_na=False)
+    failed = man[man["status"] == "failed"].set_index("video_id")
+    assert "missing file" in failed.loc["gone", "reason"] and "frames:" in failed.loc["broken", "reason"]
+    b = Benchmark(tmp_path / "bench")
+    assert b.classes == ["jump", "run"] and len(b.videos) == 6
+    assert (b.pairs["fg_video"].isin(b.videos["video_id"])).all()
+    assert not b.pairs["bg_video"].isin(["gone", "broken"]).any()
+    # the person is gone from Background-Only: no bright pixels left
+    assert (b.parts("jump_0").background.min(axis=3) > 200).sum() == 0
+
+
+def test_csv_source_errors(tmp_path):
+    with pytest.raises(HatError, match="needs a list file"):
+        build(BuildConfig(source="csv"), tmp_path / "b")
+    (tmp_path / "l.csv").write_text("file,cls\na.mp4,x\n")
+    with pytest.raises(HatError, match="lacks column"):
+        build(BuildConfig(source="csv", source_options={"list": str(tmp_path / "l.csv")}), tmp_path / "b")
+
+
+@pytest.mark.skipif(not (SHARED / "data" / "k400-samples").is_dir(), reason="../shared/data/k400-samples not present")
+def test_real_kinetics_frames_roundtrip_through_video_io(tmp_path):
+    """Real K400 JPEG frames -> lossless mp4 -> PyAV decode gives the same pixels."""
+    import cv2
+
+    d = SHARED / "data" / "k400-samples" / "rawframes" / "archery"
+    vid = next(d.iterdir())
+    paths = sorted(vid.glob("*.jpg"))[:8]
+    frames = np.stack([cv2.imread(str(p))[..., ::-1] for p in paths])
+    write_video(tmp_path / "k.mp4", frames, fps=30)
+    assert np.array_equal(read_frames(tmp_path / "k.mp4", np.arange(8)), frames)
+    assert probe(tmp_path / "k.mp4").width == frames.shape[2]
