@@ -65,7 +65,8 @@ class Benchmark:
         self.hash = sha256_file(meta_path)[:16]
         self.mean_rgb = np.rint(np.asarray(self.meta["dataset_mean_rgb"])).astype(np.uint8)
         self._store = ArtifactStore(self.root)
-        self._parts = functools.lru_cache(maxsize=256)(self._load_parts)
+        self._parts = functools.lru_cache(maxsize=64)(self._load_parts)
+        self._background = functools.lru_cache(maxsize=128)(self._load_background)
 
     @property
     def videos(self) -> pd.DataFrame:
@@ -94,8 +95,21 @@ class Benchmark:
         bg = read_npz(st.path("inpaint", video_id, "npz"))["bg"]
         return VideoParts(video_id, fr["frames"][pos], masks, boxes, bg)
 
+    def _load_background(self, video_id: str) -> tuple[np.ndarray, np.ndarray]:
+        """Only what a swap needs of its background video: no frames decompressed."""
+        st = self._store
+        with np.load(st.path("frames", video_id, "npz"), allow_pickle=False) as z:
+            pos = z["eval_pos"]
+        seg = json.loads(st.path("segment", video_id, "json").read_text())
+        masks = decode_rle([seg["rle"][i] for i in pos])
+        return read_npz(st.path("inpaint", video_id, "npz"))["bg"], masks
+
     def parts(self, video_id: str) -> VideoParts:
         return self._parts(video_id)
+
+    def background(self, video_id: str) -> tuple[np.ndarray, np.ndarray]:
+        """(Background-Only frames, removed person's masks) of a video."""
+        return self._background(video_id)
 
     def mask_color(self, set_name: str, video_id: str) -> np.ndarray:
         """One colour per (set, video), c ~ N(0, I) in the configured normalised pixel space."""
@@ -117,8 +131,8 @@ class Benchmark:
         if s == "masked_person":
             return C.mask_boxes(a.frames, a.boxes, self.mask_color(s, a.video_id))
         if s in SWAP_SETS:
-            b = self.parts(item.bg_video)
-            return C.action_swap(a.frames, a.masks, b.background, b.masks, self.config["placement"])
+            bg, bg_masks = self.background(item.bg_video)
+            return C.action_swap(a.frames, a.masks, bg, bg_masks, self.config["placement"])
         raise HatError(f"unknown set '{s}' (valid: {', '.join(ALL_SETS)})")
 
     def items(self, sets: list[str], repeats: list[int] | None = None) -> Iterator[Item]:

@@ -246,11 +246,11 @@ def build(
 ) -> BuildSummary:
     """Build (or resume) a benchmark directory; returns what was done, skipped and why."""
     ctx = make_context(cfg, out)
-    ctx.out.mkdir(parents=True, exist_ok=True)
-    check_resume(ctx)
     recs = split_records(ctx)
     if not recs:
         raise HatError(f"source '{ctx.cfg.source}' has no videos in split '{ctx.cfg.split}'")
+    ctx.out.mkdir(parents=True, exist_ok=True)
+    check_resume(ctx)
     i, n = shard
     mine = [r for k, r in enumerate(recs) if k % n == i]
     summary = BuildSummary(out=ctx.out, total=len(recs), in_shard=len(mine))
