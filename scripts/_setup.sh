@@ -7,7 +7,7 @@ if [ ! -x .venv/bin/python ]; then
 fi
 stamp=.venv/.hat-installed
 if [ ! -f "$stamp" ] || [ setup.cfg -nt "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
-  .venv/bin/python -m pip install --quiet --disable-pip-version-check -e ".[test]"
+  .venv/bin/python -m pip install -qq --disable-pip-version-check -e ".[test]"
   touch "$stamp"
 fi
 export PATH="$PWD/.venv/bin:$PATH"
