@@ -56,6 +56,9 @@ class Benchmark:
         meta_path = self.root / "benchmark.yaml"
         if not meta_path.is_file():
             raise HatError(f"{self.root} is not a finished benchmark (no benchmark.yaml); build it with 'hat build --out {self.root}'")
+        for name in ("classes.txt", "manifest.csv", "pairs.csv"):
+            if not (self.root / name).is_file():
+                raise HatError(f"{self.root} lacks {name}: an incomplete benchmark; rerun 'hat build' on it")
         self.meta = yaml.safe_load(meta_path.read_text())
         self.classes = [c for c in (self.root / "classes.txt").read_text().split("\n") if c]
         self.manifest = pd.read_csv(self.root / "manifest.csv", keep_default_na=False, dtype={"video_id": str, "bg_video": str})
@@ -105,11 +108,17 @@ class Benchmark:
         return read_npz(st.path("inpaint", video_id, "npz"))["bg"], masks
 
     def parts(self, video_id: str) -> VideoParts:
-        return self._parts(video_id)
+        try:
+            return self._parts(video_id)
+        except FileNotFoundError as e:
+            raise HatError(f"artifact missing for video '{video_id}' ({Path(e.filename).name}); rerun 'hat build' on {self.root}") from None
 
     def background(self, video_id: str) -> tuple[np.ndarray, np.ndarray]:
         """(Background-Only frames, removed person's masks) of a video."""
-        return self._background(video_id)
+        try:
+            return self._background(video_id)
+        except FileNotFoundError as e:
+            raise HatError(f"artifact missing for video '{video_id}' ({Path(e.filename).name}); rerun 'hat build' on {self.root}") from None
 
     def mask_color(self, set_name: str, video_id: str) -> np.ndarray:
         """One colour per (set, video), c ~ N(0, I) in the configured normalised pixel space."""

@@ -62,7 +62,7 @@ class BuildConfig:
             raise HatError(f"unknown placement '{self.placement}' (valid: keep, match)")
         if not 0 <= self.cov_min < self.cov_max <= 1:
             raise HatError(f"coverage bounds must satisfy 0 <= cov_min < cov_max <= 1 (got {self.cov_min}, {self.cov_max})")
-        for key in ("num_frames", "repeats", "k_close", "k_far"):
+        for key in ("num_frames", "repeats", "k_close", "k_far", "limit", "short_side", "context_frames"):
             v = getattr(self, key)
             if v is not None and int(v) < 1:
                 raise HatError(f"{key} must be at least 1 (got {v})")

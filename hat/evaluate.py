@@ -38,6 +38,8 @@ def predict_items(
     batch_size: int = 32,
     progress: Callable[[int, int], None] | None = None,
 ) -> pd.DataFrame:
+    if batch_size < 1:
+        raise HatError(f"batch size must be at least 1 (got {batch_size})")
     rows: list[dict[str, Any]] = []
     batch: list[tuple[Item, np.ndarray]] = []
     k = min(TOPK, len(bench.classes))
@@ -47,6 +49,8 @@ def predict_items(
         scores = np.asarray(model.predict(clips), dtype=np.float64)
         if scores.shape != (len(batch), len(bench.classes)):
             raise HatError(f"model returned scores {scores.shape}; expected ({len(batch)}, {len(bench.classes)}) for this benchmark")
+        if not np.isfinite(scores).all():
+            raise HatError(f"model returned NaN or infinite scores (first clip: {batch[0][0].set} {batch[0][0].video_id})")
         top = np.argsort(-scores, axis=1, kind="stable")[:, :k]
         for (it, _), idx, sc in zip(batch, top, scores):
             row = asdict(it)

@@ -34,6 +34,11 @@ def export_set(
     if fmt not in FORMATS:
         raise HatError(f"unknown export format '{fmt}' (valid: {', '.join(FORMATS)})")
     out = Path(out)
+    if repeats:
+        have = sorted(set(bench.pairs.loc[bench.pairs["set"] == set_name, "repeat"]))
+        bad = [r for r in repeats if r not in have]
+        if bad:
+            raise HatError(f"no repeat {bad[0]} in {set_name} (valid: {', '.join(map(str, have)) or 'none: not a swap set'})")
     items = list(bench.items([set_name], repeats))
     rows = []
     for k, it in enumerate(items):

@@ -41,7 +41,7 @@ def load_rows(paths: list[str | Path]) -> pd.DataFrame:
         if p.suffix == ".json":
             try:
                 frames.append(pd.DataFrame([row_from_results(json.loads(p.read_text()))]))
-            except (json.JSONDecodeError, KeyError) as e:
+            except (json.JSONDecodeError, KeyError, TypeError, AttributeError) as e:
                 raise HatError(f"{p}: not a hat results file ({e})") from None
         elif p.suffix == ".csv":
             df = pd.read_csv(p, keep_default_na=True, dtype={"model_hash": str, "bench_hash": str})

@@ -10,6 +10,7 @@ so a killed build resumes where it stopped and gives the same bytes as an uninte
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import platform
 from collections import Counter
@@ -34,7 +35,7 @@ from .scene.ranking import class_means, l1_distances, ranking_table
 from .segmenters import SEGMENTERS, Segmenter
 from .sources import SOURCES, Source, VideoRecord
 from .store import ArtifactStore, read_npz, sha256_file, sha256_tree, write_csv, write_json, write_npz, write_text
-from .video import resize_short_side, segment_indices, spread_indices
+from .video import ShortVideo, resize_short_side, segment_indices, spread_indices
 
 BENCH_FILE = "benchmark.yaml"
 BUILD_FILE = "build.yaml"
@@ -92,9 +93,19 @@ def split_records(ctx: BuildContext) -> list[VideoRecord]:
 def stage_frames(ctx: BuildContext, rec: VideoRecord) -> dict[str, np.ndarray]:
     """Decode only what is needed: T evaluation frames plus context frames, at working size."""
     info = ctx.source.probe(rec)
-    eval_idx = segment_indices(info.n_frames, ctx.cfg.num_frames)
-    idx = np.union1d(eval_idx, spread_indices(info.n_frames, ctx.cfg.context_frames))
-    frames = resize_short_side(ctx.source.read(rec, idx), ctx.cfg.short_side)
+    n = info.n_frames
+    for _ in range(2):
+        eval_idx = segment_indices(n, ctx.cfg.num_frames)
+        idx = np.union1d(eval_idx, spread_indices(n, ctx.cfg.context_frames))
+        try:
+            frames = ctx.source.read(rec, idx)
+            break
+        except ShortVideo as e:  # the header over-counted: sample again over the frames that exist
+            n = e.n_frames
+    else:
+        raise VideoError("frame count keeps changing between reads")
+    info = dataclasses.replace(info, n_frames=n)
+    frames = resize_short_side(frames, ctx.cfg.short_side)
     eval_pos = np.searchsorted(idx, eval_idx)
     ev = frames[eval_pos].reshape(-1, 3).astype(np.float64)
     return {
@@ -249,6 +260,9 @@ def build(
     recs = split_records(ctx)
     if not recs:
         raise HatError(f"source '{ctx.cfg.source}' has no videos in split '{ctx.cfg.split}'")
+    dup = [v for v, k in Counter(r.video_id for r in recs).items() if k > 1]
+    if dup:
+        raise HatError(f"{len(dup)} video ids appear more than once (e.g. '{dup[0]}'); ids must be unique")
     ctx.out.mkdir(parents=True, exist_ok=True)
     check_resume(ctx)
     i, n = shard

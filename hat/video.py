@@ -22,6 +22,14 @@ class VideoInfo:
     fps: float
 
 
+class ShortVideo(VideoError):
+    """The stream ended (or broke) before the frame count in its header: ``n_frames`` were decoded."""
+
+    def __init__(self, n_frames: int):
+        super().__init__(f"video has only {n_frames} decodable frames")
+        self.n_frames = n_frames
+
+
 def segment_indices(n_frames: int, num: int) -> np.ndarray:
     """TSN-style sampling: ``num`` equal segments, the middle frame of each."""
     if n_frames <= 0:
@@ -83,7 +91,8 @@ def probe(path: str | os.PathLike) -> VideoInfo:
 def read_frames(path: str | os.PathLike, indices) -> np.ndarray:
     """Decode once, front to back, keeping only ``indices`` (RGB uint8 [N,H,W,3]).
 
-    Headers sometimes over-count frames: indices past the real end get the last decoded frame.
+    Headers sometimes over-count frames: a stream that ends early raises ShortVideo with the real
+    count, so the caller can sample again instead of repeating the last frame.
     """
     indices = np.asarray(indices, dtype=np.int64)
     wanted = set(indices.tolist())
@@ -97,6 +106,8 @@ def read_frames(path: str | os.PathLike, indices) -> np.ndarray:
         for i, frame in enumerate(container.decode(stream)):
             if i in wanted:
                 got[i] = frame.to_ndarray(format="rgb24")
+                if got[i].shape != next(iter(got.values())).shape:
+                    raise VideoError("frame size changes within the video")
             last, last_i = frame, i
             if i >= last_needed:
                 break
@@ -107,6 +118,8 @@ def read_frames(path: str | os.PathLike, indices) -> np.ndarray:
         container.close()
     if last is None:
         raise VideoError("video has no decodable frames")
+    if last_i < last_needed:
+        raise ShortVideo(last_i + 1)
     if last_i not in got:
         got[last_i] = last.to_ndarray(format="rgb24")
     return np.stack([got[int(j)] if j <= last_i else got[last_i] for j in indices])

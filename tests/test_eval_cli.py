@@ -26,6 +26,9 @@ def constant(classes):
 
 def not_a_model():
     return 42
+
+def nan_scores(classes):
+    return lambda clips: np.full((len(clips), len(classes)), np.nan)
 '''
 
 
@@ -100,6 +103,10 @@ def test_bad_input_one_line_exit_2(tiny_bench, tmp_path, capsys):
         (["eval", "--model", "x", "--bench", tmp_path], "is not a finished benchmark"),
         (["export", "--bench", tiny_bench, "--set", "original", "--out", tmp_path / "e", "--format", "gif"], "unknown export format 'gif'"),
         (["metrics", tmp_path / "none.parquet"], "predictions file not found"),
+        (["eval", "--model", f"python:{plug}:nan_scores", "--bench", tiny_bench, "--out", tmp_path / "n"], "NaN or infinite"),
+        (["eval", "--model", f"python:{plug}:constant", "--bench", tiny_bench, "--batch-size", "0"], "batch size must be at least 1"),
+        (["build", "--limit", "-3", "--out", tmp_path / "x"], "limit must be at least 1"),
+        (["export", "--bench", tiny_bench, "--set", "swap_far", "--out", tmp_path / "e", "--repeat", "7"], "no repeat 7 in swap_far"),
         (["build", "--out", tmp_path / "x", "--bogus"], "No such option"),
     ]
     for args, msg in cases:
@@ -108,6 +115,16 @@ def test_bad_input_one_line_exit_2(tiny_bench, tmp_path, capsys):
         assert msg in err, (args, err)
         assert len(err.splitlines()) == 1 and "Traceback" not in err, err
     assert not (tmp_path / "x").exists() and not (tmp_path / "e").exists()
+
+
+def test_missing_artifact_is_named(bench_copy, tmp_path, capsys):
+    plug = tmp_path / "p.py"
+    plug.write_text(PLUGIN)
+    victim = sorted((bench_copy / "artifacts" / "inpaint").glob("*.npz"))[0]
+    victim.unlink()
+    assert run("eval", "--model", f"python:{plug}:constant", "--bench", bench_copy, "--out", tmp_path / "o") == 2
+    err = capsys.readouterr().err
+    assert "artifact missing for video" in err and victim.stem in err
 
 
 def test_untrusted_pickle_refused(tiny_bench, tmp_path, capsys):

@@ -10,7 +10,7 @@ from hat.errors import HatError, VideoError
 from hat.masks import boxes_from_masks
 from hat.pipeline import build
 from hat.segmenters import SEGMENTERS, Segmentation, Segmenter
-from hat.video import probe, read_frames, segment_indices, spread_indices, write_video
+from hat.video import ShortVideo, probe, read_frames, segment_indices, spread_indices, write_video
 
 from conftest import SHARED
 
@@ -35,8 +35,10 @@ def test_lossless_roundtrip_and_probe(tmp_path):
     assert (info.n_frames, info.height, info.width) == (10, 32, 40) and info.fps == 10
     got = read_frames(tmp_path / "a.mp4", [0, 4, 4, 9])
     assert np.array_equal(got, frames[[0, 4, 4, 9]])
-    # indices past the real end get the last frame
-    assert np.array_equal(read_frames(tmp_path / "a.mp4", [9, 12])[1], frames[9])
+    # a stream shorter than asked for says how long it really is, so the caller can sample again
+    with pytest.raises(ShortVideo) as e:
+        read_frames(tmp_path / "a.mp4", [9, 12])
+    assert e.value.n_frames == 10
 
 
 def test_missing_and_corrupt_files(tmp_path):
@@ -97,6 +99,14 @@ def test_csv_source_records_failures_and_builds(tmp_path):
     assert not b.pairs["bg_video"].isin(["gone", "broken"]).any()
     # the person is gone from Background-Only: no bright pixels left
     assert (b.parts("jump_0").background.min(axis=3) > 200).sum() == 0
+
+
+def test_duplicate_ids_refused(tmp_path):
+    write_video(tmp_path / "a.mp4", person_clip(0), fps=10)
+    pd.DataFrame([{"path": "a.mp4", "label": "x"}, {"path": "a.mp4", "label": "y"}]).to_csv(tmp_path / "l.csv", index=False)
+    with pytest.raises(HatError, match="appear more than once"):
+        build(BuildConfig(source="csv", source_options={"list": str(tmp_path / "l.csv")}, segmenter="test-bright"), tmp_path / "b")
+    assert not (tmp_path / "b").exists()
 
 
 def test_csv_source_errors(tmp_path):

@@ -32,6 +32,10 @@ class CsvSource(Source):
         missing = {"path", "label"} - set(df.columns)
         if missing:
             raise HatError(f"csv list {list} lacks column(s) {', '.join(sorted(missing))} (needs: path,label[,split,video_id])")
+        if df.empty:
+            raise HatError(f"csv list {list} has no rows")
+        if classes and not Path(classes).is_file():
+            raise HatError(f"class list file not found: {classes}")
         if classes:
             names = [ln.strip() for ln in Path(classes).read_text().splitlines() if ln.strip()]
         elif df["label"].str.fullmatch(r"\d+").all():
