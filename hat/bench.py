@@ -61,7 +61,7 @@ class Benchmark:
                 raise HatError(f"{self.root} lacks {name}: an incomplete benchmark; rerun 'hat build' on it")
         self.meta = yaml.safe_load(meta_path.read_text())
         self.classes = [c for c in (self.root / "classes.txt").read_text().split("\n") if c]
-        self.manifest = pd.read_csv(self.root / "manifest.csv", keep_default_na=False, dtype={"video_id": str, "bg_video": str})
+        self.manifest = pd.read_csv(self.root / "manifest.csv", keep_default_na=False, dtype={"video_id": str})
         self.pairs = pd.read_csv(self.root / "pairs.csv", keep_default_na=False, dtype={"fg_video": str, "bg_video": str})
         self.config = self.meta["config"]
         self.name = self.meta.get("name", self.root.name)

@@ -135,6 +135,5 @@ def action_swap(
     bgm = None if bg_masks is None else resize_cover(np.asarray(bg_masks, dtype=bool)[idx], h, w, nearest=True)
     dy, dx = paste_offset(fg_masks, bgm, placement)
     m = shift(fg_masks, dy, dx)
-    out = bg.copy()
-    out[m] = shift(fg_frames, dy, dx)[m]
-    return out
+    bg[m] = shift(fg_frames, dy, dx)[m]  # bg is a fresh array (indexed, then resized)
+    return bg

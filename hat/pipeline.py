@@ -229,14 +229,13 @@ class BuildSummary:
 def check_resume(ctx: BuildContext) -> None:
     """A directory holds one benchmark: refuse to mix artifacts from different settings."""
     path = ctx.out / BUILD_FILE
-    ident = ctx.identity()
+    ident = json.loads(json.dumps(ctx.identity()))  # tuples -> lists, as YAML gives them back
     if path.is_file():
         old = yaml.safe_load(path.read_text())
-        if old != json.loads(json.dumps(ident)):
-            diff = _first_difference(old, json.loads(json.dumps(ident)))
-            raise HatError(f"{ctx.out} was built with different settings ({diff}); use another --out directory")
+        if old != ident:
+            raise HatError(f"{ctx.out} was built with different settings ({_first_difference(old, ident)}); use another --out directory")
     else:
-        write_text(path, yaml.safe_dump(json.loads(json.dumps(ident)), sort_keys=True))
+        write_text(path, yaml.safe_dump(ident, sort_keys=True))
 
 
 def _first_difference(a: Any, b: Any, prefix: str = "") -> str:
@@ -324,14 +323,15 @@ def _video_row(ctx: BuildContext, rec: VideoRecord) -> tuple[dict[str, Any], np.
         e = json.loads(err.read_text())
         row.update(status="failed", reason=f"{e['stage']}: {e['reason']}", fg_ok=False, bg_ok=False)
         return row, None, None
-    fr = read_npz(st.path("frames", rec.video_id, "npz"))
+    with np.load(st.path("frames", rec.video_id, "npz"), allow_pickle=False) as z:  # lazy: frames stay packed
+        fr = {k: z[k] for k in ("info", "eval_pos", "rgb_mean", "n_pixels")}
     masks, _ = load_masks(st.path("segment", rec.video_id, "json"))
     ev = masks[fr["eval_pos"]]
     cov = coverage(ev)
     n, h, w, fps = fr["info"]
     row.update(
         n_frames=int(n), height=int(h), width=int(w), fps=round(float(fps), 3),
-        work_height=int(fr["frames"].shape[1]), work_width=int(fr["frames"].shape[2]),
+        work_height=int(masks.shape[1]), work_width=int(masks.shape[2]),
         cov_min=float(cov.min()), cov_mean=float(cov.mean()), cov_max=float(cov.max()),
         frames_no_human=int((cov == 0).sum()), mask_iou=float(temporal_iou(masks).mean()) if len(masks) > 1 else 1.0,
     )

@@ -120,7 +120,9 @@ def test_action_swap_exact_pixels():
     bg = np.zeros((4, 4, 4, 3), np.uint8)
     for t in range(4):
         bg[t] = t * 10  # frame t has value 10 t
+    before = bg.copy()
     out = C.action_swap(fg, fm, bg, None, "keep")
+    assert np.array_equal(bg, before), "the stored background must not be modified"
     assert out.shape == (2, 4, 4, 3)
     # time aligned by relative position: bg frames 0 and 3
     assert out[0, 0, 0].tolist() == [0, 0, 0] and out[1, 0, 0].tolist() == [30, 30, 30]

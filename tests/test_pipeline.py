@@ -1,6 +1,5 @@
 """The build pipeline end to end on the synthetic source: outputs, determinism, resume, shards."""
 
-import json
 import multiprocessing as mp
 import os
 import signal

@@ -21,7 +21,7 @@ from ..errors import HatError
 from ..sources.base import Source
 from ..video import segment_indices
 from . import MODELS, register_layout
-from .base import VideoClassifier
+from .base import VideoClassifier, file_hash
 
 MEAN = (0.485, 0.456, 0.406)
 STD = (0.229, 0.224, 0.225)
@@ -95,8 +95,6 @@ class DemoClassifier(VideoClassifier):
         self.size = int(checkpoint["input"]["size"])
         self.path = path
         self.name = Path(path).stem if path else arch
-        from .base import file_hash
-
         self.hash = file_hash(path) if path else ""
 
     def set_classes(self, classes: list[str]) -> None:
