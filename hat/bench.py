@@ -36,6 +36,9 @@ class VideoParts:
     masks: np.ndarray  # [T,H,W] bool
     boxes: list[np.ndarray]  # per frame [K,5]
     background: np.ndarray  # [T,H,W,3] uint8, person inpainted
+    src_index: np.ndarray  # [T] index of each frame in the source video
+    n_frames: int  # frames in the source video
+    fps: float  # its frame rate (0 when unknown)
 
 
 @dataclass(frozen=True)
@@ -96,7 +99,8 @@ class Benchmark:
         masks = decode_rle([seg["rle"][i] for i in pos])
         boxes = [np.asarray(seg["boxes"][i], dtype=np.float32).reshape(-1, 5) for i in pos]
         bg = read_npz(st.path("inpaint", video_id, "npz"))["bg"]
-        return VideoParts(video_id, fr["frames"][pos], masks, boxes, bg)
+        return VideoParts(video_id, fr["frames"][pos], masks, boxes, bg, fr["src_index"][pos], int(fr["info"][0]),
+                          float(fr["info"][3]))
 
     def _load_background(self, video_id: str) -> tuple[np.ndarray, np.ndarray]:
         """Only what a swap needs of its background video: no frames decompressed."""

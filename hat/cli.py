@@ -107,23 +107,40 @@ def build(**kw) -> None:
 
 
 @cli.command(name="eval")
-@click.option("--model", "model_spec", required=True, help="checkpoint path, registered name, or python:module:function")
+@click.option("--model", "model_spec", required=True,
+              help="checkpoint file or Hugging Face directory (layout detected), registered name, or python:module:function")
 @click.option("--bench", required=True, type=click.Path(), help="benchmark directory")
 @click.option("--out", type=click.Path(file_okay=False), help="run directory [results/<model>__<bench>]")
-@click.option("--arch", help="adapter to use instead of detecting it from the checkpoint")
+@click.option("--arch", help="adapter to use instead of detecting it from the checkpoint (see 'hat list')")
+@click.option("--clip-weights", type=click.Path(dir_okay=False), help="base OpenAI CLIP weights (ViFi-CLIP, Open-VCLIP need them)")
+@click.option("--frames", type=int, help="frames per clip [the adapter's own protocol]")
+@click.option("--templates", help="prompt templates: a set name, a file (one per line), or one template with {}")
+@click.option("--class-names", type=click.Path(dir_okay=False), help="names to put in prompts, one per line [benchmark's]")
+@click.option("--model-opt", "-M", multiple=True, metavar="KEY=VALUE",
+              help="adapter option (repeatable): sampling=dense, rate=16, views=3, crops=3, cache_dir=none ...")
 @click.option("--sets", help="comma-separated sets [all available]")
-@click.option("--batch-size", type=int, default=32, show_default=True)
-@click.option("--device", default="cpu", show_default=True)
+@click.option("--batch-size", type=int, default=32, show_default=True, help="clips per forward pass")
+@click.option("--device", default="cpu", show_default=True, help="cpu, cuda, cuda:N")
+@click.option("--precision", type=click.Choice(["fp32", "fp16", "bf16"]), help="weights and activations [fp32]")
 @click.option("--trust-checkpoint", is_flag=True, help="allow full unpickling of a checkpoint you trust")
-def eval_cmd(model_spec, bench, out, arch, sets, batch_size, device, trust_checkpoint) -> None:
+def eval_cmd(model_spec, bench, out, arch, clip_weights, frames, templates, class_names, model_opt, sets, batch_size,
+             device, precision, trust_checkpoint) -> None:
     """Evaluate a model on a benchmark; writes predictions.parquet, results.json, per_class.csv."""
     from .bench import Benchmark
+    from .config import parse_options
     from .evaluate import evaluate, run_name
     from .metrics import format_summary
     from .models import load_model
 
     b = Benchmark(bench)
-    opts = {"device": device} if not model_spec.startswith("python:") else {}
+    given = {"clip_weights": clip_weights, "frames": frames, "templates": templates, "class_names": class_names,
+             "precision": precision}
+    opts = {k: v for k, v in given.items() if v is not None}
+    opts.update(parse_options(model_opt, "model"))
+    if not model_spec.startswith("python:"):
+        opts["device"] = device
+    elif opts:
+        raise HatError(f"options {', '.join(sorted(opts))} do not apply to python: models (configure the callable itself)")
     if trust_checkpoint:
         opts["trust_checkpoint"] = True
     model = load_model(model_spec, arch=arch, classes=b.classes, **opts)

@@ -21,13 +21,53 @@ import pyarrow.parquet as pq
 
 from . import __version__
 from .bench import Benchmark, Item
-from .compose import align_time
 from .errors import HatError
 from .metrics import compute_metrics, per_class
 from .models import VideoClassifier
+from .models.base import Sampling
 from .store import atomic_path, sha256_file, write_csv, write_json
 
 TOPK = 5
+
+
+class FrameSampler:
+    """Maps a model's wanted source frames onto the frames a benchmark stored, and keeps score.
+
+    A benchmark stores T frames per video; a model may want other frames (dense sampling at a rate,
+    several temporal views). Each wanted frame becomes the stored frame nearest in source time, and
+    the mean distance (in source frames) is reported with the results, so a mismatch between the
+    model's protocol and the benchmark's is visible rather than silent.
+    """
+
+    def __init__(self, sampling: Sampling):
+        self.sampling = sampling
+        self.moved = 0.0
+        self.count = 0
+
+    def positions(self, src_index: np.ndarray, n_frames: int, fps: float | None = None) -> np.ndarray:
+        """int [views, T] positions into the stored frames."""
+        s = self.sampling
+        if s.num_frames is None:
+            return np.arange(len(src_index))[None, :]
+        want = s.source_indices(n_frames, fps)
+        pos = np.abs(want[..., None] - src_index[None, None, :]).argmin(-1)
+        self.moved += float(np.abs(src_index[pos] - want).sum())
+        self.count += want.size
+        return pos
+
+    def report(self) -> dict[str, Any]:
+        out = self.sampling.to_dict()
+        out["mean_frame_shift"] = round(self.moved / self.count, 3) if self.count else 0.0
+        return out
+
+
+def combine_views(scores: np.ndarray, views: int, kind: str = "logits", reduce: str = "probs") -> np.ndarray:
+    """Views of one clip combined as the model's reference code does: mean softmax, or mean logits."""
+    s = scores.reshape(-1, views, scores.shape[-1])
+    if kind == "probs" or reduce == "logits":
+        return s.mean(1)
+    e = np.exp(s - s.max(-1, keepdims=True))
+    return (e / e.sum(-1, keepdims=True)).mean(1)
 
 
 def predict_items(
@@ -37,20 +77,27 @@ def predict_items(
     *,
     batch_size: int = 32,
     progress: Callable[[int, int], None] | None = None,
+    sampler: FrameSampler | None = None,
 ) -> pd.DataFrame:
+    """Scores of every item. ``batch_size`` counts clips; a model with V views sees V clips per item."""
     if batch_size < 1:
         raise HatError(f"batch size must be at least 1 (got {batch_size})")
+    sampler = sampler or FrameSampler(model.sampling)
+    views = sampler.sampling.views if sampler.sampling.num_frames is not None else 1
     rows: list[dict[str, Any]] = []
     batch: list[tuple[Item, np.ndarray]] = []
     k = min(TOPK, len(bench.classes))
+    per_batch = max(1, batch_size // views)
 
     def flush() -> None:
-        clips = np.stack([c for _, c in batch])
+        clips = np.concatenate([c for _, c in batch])
         scores = np.asarray(model.predict(clips), dtype=np.float64)
-        if scores.shape != (len(batch), len(bench.classes)):
-            raise HatError(f"model returned scores {scores.shape}; expected ({len(batch)}, {len(bench.classes)}) for this benchmark")
+        if scores.ndim != 2 or scores.shape != (len(clips), len(bench.classes)):
+            raise HatError(f"model returned scores {scores.shape}; expected ({len(clips)}, {len(bench.classes)}) for this benchmark")
         if not np.isfinite(scores).all():
             raise HatError(f"model returned NaN or infinite scores (first clip: {batch[0][0].set} {batch[0][0].video_id})")
+        if views > 1:
+            scores = combine_views(scores, views, model.score_kind, model.view_reduce)
         top = np.argsort(-scores, axis=1, kind="stable")[:, :k]
         for (it, _), idx, sc in zip(batch, top, scores):
             row = asdict(it)
@@ -64,10 +111,10 @@ def predict_items(
 
     for it in items:
         clip = bench.compose(it)
-        if model.num_frames and model.num_frames != len(clip):
-            clip = clip[align_time(model.num_frames, len(clip))]
-        batch.append((it, clip))
-        if len(batch) == batch_size:
+        parts = bench.parts(it.video_id)
+        pos = sampler.positions(parts.src_index, parts.n_frames, parts.fps)
+        batch.append((it, clip[pos]))
+        if len(batch) == per_batch:
             flush()
     if batch:
         flush()
@@ -128,14 +175,15 @@ def evaluate(
     items = list(bench.items(sets))
     if not items:
         raise HatError(f"benchmark {bench.name} has no clips in sets {', '.join(sets)}")
-    pred = predict_items(model, bench, items, batch_size=batch_size, progress=progress)
+    sampler = FrameSampler(model.sampling)
+    pred = predict_items(model, bench, items, batch_size=batch_size, progress=progress, sampler=sampler)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     meta = {
         "model": model.describe(),
         "benchmark": {"name": bench.name, "path": str(bench.root), "hash": bench.hash, "classes": bench.classes},
-        "eval": {"sets": sets, "batch_size": batch_size, "num_frames": model.num_frames,
-                 "bench_num_frames": bench.config["num_frames"]},
+        "eval": {"sets": sets, "batch_size": batch_size, "num_frames": sampler.sampling.num_frames,
+                 "bench_num_frames": bench.config["num_frames"], "sampling": sampler.report()},
         "hat_version": __version__,
         "python": platform.python_version(),
         "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),

@@ -7,6 +7,8 @@ files, a detector that recognises their layout from the keys.
 
 from __future__ import annotations
 
+import json
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
@@ -14,28 +16,70 @@ from ..errors import HatError
 from ..registry import Registry
 from .base import CallableClassifier, VideoClassifier, read_checkpoint
 
-MODELS: Registry[VideoClassifier] = Registry("model", builtin_modules=("hat.models.demo",))
+MODELS: Registry[VideoClassifier] = Registry(
+    "model",
+    builtin_modules=("hat.models.demo", "hat.models.clip", "hat.models.actionclip",
+                     "hat.models.openvclip"),
+)
 
-#: (arch name, predicate on a loaded checkpoint dict, description of the layout)
-_DETECTORS: list[tuple[str, Callable[[dict], bool], str]] = []
+
+@dataclass(frozen=True)
+class Layout:
+    arch: str
+    match: Callable[[dict], bool]
+    describe: str
+    generic: bool = False  # tried after the specific layouts (e.g. a bare CLIP state dict)
+    markers: tuple[str, ...] = ()  # key prefixes that hint at this layout, for "closest layout" messages
 
 
-def register_layout(arch: str, describe: str):
+_DETECTORS: list[Layout] = []
+
+
+def register_layout(arch: str, describe: str, generic: bool = False, markers: tuple[str, ...] = ()):
     def deco(fn: Callable[[dict], bool]) -> Callable[[dict], bool]:
-        _DETECTORS.append((arch, fn, describe))
+        _DETECTORS.append(Layout(arch, fn, describe, generic, markers))
         return fn
 
     return deco
 
 
+def _all_keys(ckpt: dict, depth: int = 2) -> list[str]:
+    keys: list[str] = []
+    for k, v in ckpt.items():
+        keys.append(str(k))
+        if depth > 1 and isinstance(v, dict):
+            keys += [f"{k}.{kk}" for kk in _all_keys(v, depth - 1)]
+    return keys
+
+
 def detect_arch(ckpt: dict, path: str) -> str:
+    """The adapter whose layout matches; otherwise name what was expected and the closest layout."""
     MODELS.names()  # import the built-in adapters and their detectors
-    hits = [arch for arch, fn, _ in _DETECTORS if fn(ckpt)]
-    if hits:
-        return hits[0]
-    keys = ", ".join(sorted(map(str, ckpt))[:8]) or "none"
-    expected = "; ".join(f"{a}: {d}" for a, _, d in _DETECTORS)
-    raise HatError(f"{path}: checkpoint layout not recognised (top-level keys: {keys}); expected one of: {expected}")
+    for generic in (False, True):
+        for lay in _DETECTORS:
+            if lay.generic == generic and lay.match(ckpt):
+                return lay.arch
+    keys = _all_keys(ckpt)
+    top = ", ".join(sorted(map(str, ckpt))[:8]) or "none"
+    expected = "; ".join(f"{lay.arch}: {lay.describe}" for lay in _DETECTORS)
+    def hit(marker: str) -> bool:
+        return any(k.startswith(marker) or f".{marker}" in k for k in keys)
+
+    scored = [(sum(map(hit, lay.markers)) / len(lay.markers), -i, lay.arch) for i, lay in enumerate(_DETECTORS) if lay.markers]
+    best = max(scored, default=(0, 0, ""))
+    closest = f"; closest: {best[2]} (use --arch {best[2]} to see what it lacks)" if best[0] else ""
+    raise HatError(f"{path}: checkpoint layout not recognised (top-level keys: {top}){closest}; expected one of: {expected}")
+
+
+def read_model_file(spec: str, trust: bool = False) -> dict:
+    """A checkpoint file, or a Hugging Face model directory (its config.json; weights read by the adapter)."""
+    p = Path(spec)
+    if p.is_dir():
+        cfg = p / "config.json"
+        if not cfg.is_file():
+            raise HatError(f"{spec}: a directory without config.json (expected a checkpoint file or a Hugging Face model directory)")
+        return {"hf_config": json.loads(cfg.read_text()), "hf_dir": str(p)}
+    return read_checkpoint(p, trust=trust)
 
 
 def load_model(spec: str, *, arch: str | None = None, classes: list[str] | None = None, **options: Any) -> VideoClassifier:
@@ -44,7 +88,7 @@ def load_model(spec: str, *, arch: str | None = None, classes: list[str] | None 
 
         model = load_plugin(spec, classes=classes)
     elif Path(spec).exists():
-        ckpt = read_checkpoint(spec, trust=bool(options.pop("trust_checkpoint", False)))
+        ckpt = read_model_file(spec, trust=bool(options.pop("trust_checkpoint", False)))
         name = MODELS.resolve(arch) if arch else detect_arch(ckpt, spec)
         model = MODELS.create(name, checkpoint=ckpt, path=spec, **options)
     elif spec in MODELS.names() or arch:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from abc import ABC, abstractmethod
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Callable
 
@@ -12,12 +13,70 @@ import numpy as np
 from ..errors import HatError
 
 
+SAMPLING_MODES = ("segment", "dense")
+
+
+@dataclass(frozen=True)
+class Sampling:
+    """Which frames of the source video a model wants, per temporal view.
+
+    ``segment``: ``num_frames`` equal segments, one frame from each (the middle one for a single view,
+    evenly spread offsets for several views: TSN / MMAction test mode). ``dense``: ``num_frames``
+    frames ``rate`` apart; view v of V starts at v/V of the slack (PySlowFast's test views; one
+    view starts at the first frame). The harness maps these source indices onto the frames a
+    benchmark stored and reports how far it had to move them.
+    """
+
+    num_frames: int | None = None
+    mode: str = "segment"
+    rate: int = 1
+    views: int = 1
+    #: dense: ``rate`` counts frames at this frame rate (PySlowFast's TARGET_FPS); None counts source frames
+    target_fps: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.mode not in SAMPLING_MODES:
+            raise HatError(f"unknown sampling '{self.mode}' (valid: {', '.join(SAMPLING_MODES)})")
+        for key in ("rate", "views"):
+            if int(getattr(self, key)) < 1:
+                raise HatError(f"sampling {key} must be at least 1 (got {getattr(self, key)})")
+        if self.num_frames is not None and self.num_frames < 1:
+            raise HatError(f"frames must be at least 1 (got {self.num_frames})")
+
+    def source_indices(self, n_frames: int, fps: float | None = None) -> np.ndarray:
+        """int [views, num_frames] frame indices into a video of ``n_frames`` frames at ``fps``."""
+        t, v = int(self.num_frames or 1), int(self.views)
+        if self.mode == "segment":
+            offsets = (np.arange(v) + 0.5) / v
+            idx = (np.arange(t)[None, :] + offsets[:, None]) * (n_frames / t)
+        else:
+            span = t * self.rate
+            if self.target_fps and fps and fps > 0:
+                span = span * fps / self.target_fps
+            delta = max(n_frames - span, 0)
+            starts = delta * np.arange(v) / v
+            idx = starts[:, None] + np.linspace(0, span - 1, t)[None, :]
+        return np.clip(np.floor(idx), 0, n_frames - 1).astype(np.int64)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
 class VideoClassifier(ABC):
     """Clips in, class scores out. Adapters own their preprocessing (frames, size, normalisation)."""
 
     name: str = "model"
     #: frames per clip the model wants; eval resamples the benchmark's frames by relative position
     num_frames: int | None = None
+    #: "logits" or "probs": what predict returns
+    score_kind: str = "logits"
+    #: how several views of a clip are combined: "probs" (mean softmax, most codes) or "logits" (mean logits)
+    view_reduce: str = "probs"
+
+    @property
+    def sampling(self) -> Sampling:
+        """Frames the model wants from each video; ``num_frames=None`` takes the stored frames as they are."""
+        return Sampling(self.num_frames)
 
     def set_classes(self, classes: list[str]) -> None:
         """Closed-set models check the class list; zero-shot models embed it."""
@@ -59,16 +118,49 @@ def file_hash(path: str | Path, length: int = 16) -> str:
     return h.hexdigest()[:length]
 
 
+#: Classes some released checkpoints pickle next to their tensors, read as plain data (never imported):
+#: yacs ``CfgNode`` (ViFi-CLIP, X-CLIP configs) is a dict subclass whose state is its items and a few flags.
+_PLAIN_ALIASES = {"yacs.config.CfgNode": "OrderedDict"}
+
+
+def _is_torchscript(path: Path) -> bool:
+    import zipfile
+
+    if not zipfile.is_zipfile(path):
+        return False
+    with zipfile.ZipFile(path) as z:
+        return any(n.endswith("/constants.pkl") for n in z.namelist())
+
+
 def read_checkpoint(path: str | Path, trust: bool = False) -> dict:
-    """Load tensors and plain data only; full unpickling only when the user vouches for the file."""
+    """Load tensors and plain data only; full unpickling only when the user vouches for the file.
+
+    Reads torch pickles with ``weights_only=True`` (configs pickled as yacs nodes come back as plain
+    dicts), ``.safetensors`` files, and TorchScript archives (OpenAI's CLIP ``.pt`` files: their
+    state dict only; no code is run).
+    """
+    import collections
+
     import torch
 
+    path = Path(path)
+    if path.suffix == ".safetensors":
+        from safetensors.torch import load_file
+
+        try:
+            return dict(load_file(str(path)))
+        except Exception as e:  # noqa: BLE001
+            raise HatError(f"{path}: cannot read safetensors file ({e})") from None
     try:
-        obj = torch.load(path, map_location="cpu", weights_only=not trust)
+        if _is_torchscript(path):
+            return dict(torch.jit.load(str(path), map_location="cpu").state_dict())
+        aliases = [(getattr(collections, cls), name) for name, cls in _PLAIN_ALIASES.items()]
+        with torch.serialization.safe_globals(aliases):
+            obj = torch.load(path, map_location="cpu", weights_only=not trust)
     except Exception as e:  # noqa: BLE001 - torch raises many types for bad or unsafe files
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        if not trust and "weights_only" in str(e):
-            raise HatError(f"{path}: holds pickled objects beyond tensors; load it only if you trust it (--trust-checkpoint)") from None
+        if not trust and ("weights_only" in str(e).lower() or "weights only" in str(e).lower()):
+            raise HatError(f"{path}: holds pickled objects beyond tensors and plain data; load it only if you trust it (--trust-checkpoint)") from None
         raise HatError(f"{path}: cannot read checkpoint ({first})") from None
     if not isinstance(obj, dict):
         raise HatError(f"{path}: checkpoint is a {type(obj).__name__}, expected a dict")

@@ -1,0 +1,405 @@
+"""What the CLIP video adapters share: towers built by open_clip, preprocessing, prompts, text cache.
+
+Each adapter (one file each) turns its released checkpoint into OpenAI-layout CLIP weights plus its
+own extras, and says how it samples frames, preprocesses them, writes prompts and scores. The
+towers are open_clip's ``CLIP``; the only hand-written network parts are the ones the papers add.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from abc import abstractmethod
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Iterable
+
+import cv2
+import numpy as np
+import torch
+
+from ..errors import HatError
+from ..store import atomic_path
+from .base import Sampling, VideoClassifier, file_hash, read_checkpoint
+
+#: OpenAI CLIP's normalisation, and ImageNet's (what MMAction-based codes use), both on 0-255 pixels
+CLIP_MEAN = (122.770938, 116.7460125, 104.09373615)
+CLIP_STD = (68.5005327, 66.6321579, 70.32316305)
+IMAGENET_MEAN = (123.675, 116.28, 103.53)
+IMAGENET_STD = (58.395, 57.12, 57.375)
+
+PRECISIONS = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
+
+#: Prompt template sets (``{}`` is the class name); adapters pick their default, ``--templates`` overrides.
+TEMPLATES: dict[str, tuple[str, ...]] = {
+    "photo": ("a photo of a {}.",),
+    "plain": ("{}",),
+    # ActionCLIP's 16 text augmentations (utils/Text_Prompt.py), in its order
+    "actionclip": (
+        "a photo of action {}", "a picture of action {}", "Human action of {}", "{}, an action",
+        "{} this is an action", "{}, a video of action", "Playing action of {}", "{}",
+        "Playing a kind of action, {}", "Doing a kind of action, {}", "Look, the human is {}",
+        "Can you recognize the action of {}?", "Video classification of {}", "A video of {}",
+        "The man is {}", "The woman is {}",
+    ),
+    # Open-VCLIP's 28 templates (temporalclip_video_model.py), in its order and spelling
+    "openvclip": tuple(
+        f"{head} of {body}{{}}."
+        for head in ("a photo", "a video", "a example", "a demonstration")
+        for body in ("", "a person ", "a person using ", "a person doing ", "a person during ", "a person performing ",
+                     "a person practicing ")
+    ),
+}
+
+
+def resolve_templates(spec: str | Iterable[str] | None, default: str) -> tuple[str, ...]:
+    """A built-in set name, a file (one template per line), or a literal template with ``{}``."""
+    if spec is None:
+        spec = default
+    if not isinstance(spec, str):
+        out = tuple(spec)
+    elif spec in TEMPLATES:
+        out = TEMPLATES[spec]
+    elif "{}" in spec:
+        out = (spec,)
+    elif Path(spec).is_file():
+        out = tuple(line.rstrip("\n") for line in Path(spec).read_text().splitlines() if line.strip())
+    else:
+        raise HatError(f"templates '{spec}' is not a set ({', '.join(TEMPLATES)}), a file, or a template with '{{}}'")
+    bad = [t for t in out if t.count("{}") != 1]
+    if not out or bad:
+        raise HatError(f"every template needs exactly one '{{}}' for the class name (bad: {bad[:3] or 'none given'})")
+    return out
+
+
+def prompt_name(name: str) -> str:
+    """Class names as the papers write them in prompts: underscores as spaces, SSv2's placeholders generic."""
+    name = name.replace("_", " ").replace("[something]", "something").replace("[Something]", "Something")
+    return " ".join(name.split())
+
+
+def read_class_names(path: str | Path, expected: int) -> list[str]:
+    names = [line.strip() for line in Path(path).read_text().splitlines() if line.strip()]
+    if len(names) != expected:
+        raise HatError(f"{path}: {len(names)} class names, the benchmark has {expected} classes")
+    return names
+
+
+# ----------------------------------------------------------------------------- weights
+
+
+def strip_prefix(sd: dict[str, Any], prefix: str) -> dict[str, Any]:
+    return {k[len(prefix):]: v for k, v in sd.items() if k.startswith(prefix)}
+
+
+def state_dict_of(obj: dict[str, Any]) -> dict[str, torch.Tensor]:
+    """The tensors of a weights file that may wrap them (``state_dict``, ``model``), ``module.`` stripped."""
+    for key in ("state_dict", "model", "model_state_dict"):
+        if isinstance(obj.get(key), dict):
+            obj = obj[key]
+            break
+    sd = {k: v for k, v in obj.items() if isinstance(v, torch.Tensor)}
+    if sd and all(k.startswith("module.") for k in sd):
+        sd = strip_prefix(sd, "module.")
+    return sd
+
+
+def read_clip_weights(path: str | None, why: str) -> tuple[dict[str, torch.Tensor], str]:
+    """The base OpenAI CLIP weights some formats need; the error says why when they are missing."""
+    if not path:
+        raise HatError(f"--clip-weights is required: {why}")
+    if not Path(path).is_file():
+        raise HatError(f"--clip-weights file not found: {path}")
+    sd = state_dict_of(read_checkpoint(path))
+    if "token_embedding.weight" not in sd or "visual.conv1.weight" not in sd:
+        raise HatError(f"{path}: not OpenAI-layout CLIP weights (no token_embedding.weight / visual.conv1.weight)")
+    return sd, file_hash(path)
+
+
+def clip_config(sd: dict[str, torch.Tensor], what: str = "weights") -> dict[str, Any]:
+    """Architecture of an OpenAI-layout CLIP state dict, read from its shapes."""
+    from open_clip.model import CLIPTextCfg, CLIPVisionCfg
+
+    need = ("text_projection", "positional_embedding", "token_embedding.weight", "ln_final.weight")
+    missing = [k for k in need if k not in sd]
+    if missing:
+        raise HatError(f"{what}: not a CLIP state dict: missing {', '.join(missing)}")
+    if "visual.proj" in sd:
+        width = sd["visual.conv1.weight"].shape[0]
+        patch = sd["visual.conv1.weight"].shape[-1]
+        grid = round((sd["visual.positional_embedding"].shape[0] - 1) ** 0.5)
+        layers = len({k.split(".")[3] for k in sd if k.startswith("visual.transformer.resblocks.")})
+        vision = CLIPVisionCfg(layers=layers, width=width, patch_size=patch, image_size=patch * grid)
+    elif "visual.attnpool.positional_embedding" in sd:
+        counts = tuple(len({k.split(".")[2] for k in sd if k.startswith(f"visual.layer{b}.")}) for b in (1, 2, 3, 4))
+        grid = round((sd["visual.attnpool.positional_embedding"].shape[0] - 1) ** 0.5)
+        vision = CLIPVisionCfg(layers=counts, width=sd["visual.layer1.0.conv1.weight"].shape[0], image_size=grid * 32)
+    else:
+        raise HatError(f"{what}: not a CLIP state dict: no visual.proj (ViT) or visual.attnpool (ResNet) weights")
+    tw = sd["ln_final.weight"].shape[0]
+    text = CLIPTextCfg(
+        context_length=sd["positional_embedding"].shape[0], vocab_size=sd["token_embedding.weight"].shape[0],
+        width=tw, heads=tw // 64, layers=len({k.split(".")[2] for k in sd if k.startswith("transformer.resblocks.")}),
+    )
+    return {"embed_dim": sd["text_projection"].shape[1], "vision_cfg": vision, "text_cfg": text}
+
+
+def build_clip(sd: dict[str, torch.Tensor], what: str, quick_gelu: bool = True) -> torch.nn.Module:
+    """An open_clip ``CLIP`` holding exactly these weights (fp32; every key used, none missing)."""
+    from open_clip.model import CLIP
+
+    sd = {k: v for k, v in sd.items() if k not in ("input_resolution", "context_length", "vocab_size")}
+    model = CLIP(**clip_config(sd, what), quick_gelu=quick_gelu)
+    check_keys(model, sd, what)
+    model.load_state_dict({k: v.float() for k, v in sd.items()}, strict=True)
+    return model.eval()
+
+
+def check_keys(module: torch.nn.Module, sd: dict[str, Any], what: str) -> None:
+    """Strict loading, with a message that names the keys instead of a wall of text."""
+    own = dict(module.state_dict())
+    missing = sorted(set(own) - set(sd))
+    extra = sorted(set(sd) - set(own))
+    bad = [k for k in set(own) & set(sd) if tuple(own[k].shape) != tuple(sd[k].shape)]
+    if missing or extra or bad:
+        parts = []
+        if missing:
+            parts.append(f"{len(missing)} missing (e.g. {', '.join(missing[:3])})")
+        if extra:
+            parts.append(f"{len(extra)} unexpected (e.g. {', '.join(extra[:3])})")
+        if bad:
+            parts.append(f"{len(bad)} with other shapes (e.g. {bad[0]}: {tuple(sd[bad[0]].shape)} vs {tuple(own[bad[0]].shape)})")
+        raise HatError(f"{what}: weights do not match the architecture: {'; '.join(parts)}")
+
+
+# ----------------------------------------------------------------------------- frames
+
+
+@dataclass(frozen=True)
+class Preprocess:
+    """Resize the short side, crop square(s), normalise: the transform belongs to the model."""
+
+    size: int = 224
+    resize: int = 256
+    mean: tuple[float, float, float] = CLIP_MEAN
+    std: tuple[float, float, float] = CLIP_STD
+    crops: int = 1
+    interpolation: str = "bilinear"
+
+    def __post_init__(self) -> None:
+        if self.crops not in (1, 3):
+            raise HatError(f"crops must be 1 (centre) or 3 (both ends and centre of the long side), got {self.crops}")
+        if self.interpolation not in ("bilinear", "bicubic", "area"):
+            raise HatError(f"unknown interpolation '{self.interpolation}' (valid: bilinear, bicubic, area)")
+
+    def crop_boxes(self, h: int, w: int) -> list[tuple[int, int]]:
+        """Top-left corners of the crops on a frame of h×w (after resizing)."""
+        cy, cx = (h - self.size) // 2, (w - self.size) // 2
+        if self.crops == 1:
+            return [(cy, cx)]
+        if w >= h:
+            return [(cy, 0), (cy, cx), (cy, w - self.size)]
+        return [(0, cx), (cy, cx), (h - self.size, cx)]
+
+    def __call__(self, clips: np.ndarray) -> torch.Tensor:
+        """uint8 [B,T,H,W,3] RGB -> float [B*crops, T, 3, size, size], crops of a clip adjacent."""
+        clips = np.asarray(clips, dtype=np.uint8)
+        b, t, h, w = clips.shape[:4]
+        scale = self.resize / min(h, w)
+        nh, nw = max(self.size, round(h * scale)), max(self.size, round(w * scale))
+        if (nh, nw) != (h, w):
+            interp = {"bilinear": cv2.INTER_LINEAR, "bicubic": cv2.INTER_CUBIC, "area": cv2.INTER_AREA}[self.interpolation]
+            flat = clips.reshape(b * t, h, w, 3)
+            clips = np.stack([cv2.resize(f, (nw, nh), interpolation=interp) for f in flat]).reshape(b, t, nh, nw, 3)
+        views = [clips[:, :, y : y + self.size, x : x + self.size] for y, x in self.crop_boxes(nh, nw)]
+        x = torch.from_numpy(np.ascontiguousarray(np.stack(views, axis=1))).flatten(0, 1)
+        x = x.permute(0, 1, 4, 2, 3).float()
+        mean = torch.tensor(self.mean).view(1, 1, 3, 1, 1)
+        std = torch.tensor(self.std).view(1, 1, 3, 1, 1)
+        return (x - mean) / std
+
+
+# ----------------------------------------------------------------------------- the adapter base
+
+
+def resolve_device(device: str) -> torch.device:
+    try:
+        dev = torch.device(device)
+    except RuntimeError:
+        raise HatError(f"unknown device '{device}' (valid: cpu, cuda, cuda:N, mps)") from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise HatError("--device cuda: no CUDA device is available here (valid: cpu)")
+    if dev.type == "mps" and not torch.backends.mps.is_available():
+        raise HatError("--device mps: MPS is not available here (valid: cpu)")
+    return dev
+
+
+def cache_root(cache_dir: str | None) -> Path | None:
+    if cache_dir in ("", "none", "off"):
+        return None
+    return Path(cache_dir or os.environ.get("HAT_CACHE_DIR") or Path.home() / ".cache" / "hat")
+
+
+class ClipVideoModel(VideoClassifier):
+    """A CLIP-based video classifier: zero-shot over any class list through its text tower.
+
+    Subclasses build ``self.net`` and implement :meth:`encode_text` (prompts -> features) and
+    :meth:`logits` (preprocessed clips and the class features -> scores). Text features are
+    computed once per (weights, templates, class names, precision) and kept in memory and on disk.
+    """
+
+    arch = "clip"
+    default_templates = "photo"
+    #: the adapter's own scoring ends in probabilities (ActionCLIP) rather than logits
+    native_probs = False
+    #: how views (crops here, temporal views in the harness) are combined: "probs" (mean softmax) or "logits"
+    view_reduce = "probs"
+
+    def __init__(
+        self,
+        *,
+        path: str,
+        weights_hash: str,
+        preprocess: Preprocess,
+        sampling: Sampling,
+        templates: str | None = None,
+        device: str = "cpu",
+        precision: str = "fp32",
+        cache_dir: str | None = None,
+        class_names: str | None = None,
+    ):
+        if precision not in PRECISIONS:
+            raise HatError(f"unknown precision '{precision}' (valid: {', '.join(PRECISIONS)})")
+        self.path = path
+        self.name = Path(path).stem if path else self.arch
+        self.weights_hash = weights_hash
+        self.preprocess = preprocess
+        self._sampling = sampling
+        self.num_frames = sampling.num_frames
+        self.templates = resolve_templates(templates, self.default_templates)
+        self.device = resolve_device(device)
+        self.precision = precision
+        self.dtype = PRECISIONS[precision]
+        self.cache = cache_root(cache_dir)
+        self.class_names_file = class_names
+        self.classes: list[str] = []
+        self.text: torch.Tensor | None = None
+        self._text_memo: dict[str, torch.Tensor] = {}
+
+    @property
+    def sampling(self) -> Sampling:
+        return self._sampling
+
+    @property
+    def score_kind(self) -> str:  # several crops combined as mean probabilities are probabilities
+        if self.native_probs:
+            return "probs"
+        return "probs" if self.preprocess.crops > 1 and self.view_reduce == "probs" else "logits"
+
+    def finish_init(self, net: torch.nn.Module) -> None:
+        self.net = net.eval().to(self.device, self.dtype)
+        for p in self.net.parameters():
+            p.requires_grad_(False)
+
+    # -- text
+    def tokenize(self, texts: list[str]) -> torch.Tensor:
+        import open_clip
+
+        return open_clip.tokenize(texts)
+
+    @abstractmethod
+    def encode_text(self, tokens: torch.Tensor) -> torch.Tensor:
+        """int [P, L] -> float [P, D] (unnormalised)."""
+
+    def prompts(self, classes: list[str]) -> list[str]:
+        """Template-major order: all classes of the first template, then the second, ..."""
+        return [t.format(c) for t in self.templates for c in classes]
+
+    def set_classes(self, classes: list[str]) -> None:
+        names = read_class_names(self.class_names_file, len(classes)) if self.class_names_file else list(classes)
+        names = [prompt_name(c) for c in names]
+        self.classes = list(classes)
+        self.text = self.class_features(names)
+
+    def _cache_key(self, names: list[str]) -> str:
+        blob = json.dumps([self.arch, self.weights_hash, self.precision, list(self.templates), names])
+        return hashlib.sha256(blob.encode()).hexdigest()[:24]
+
+    @torch.no_grad()
+    def class_features(self, names: list[str]) -> torch.Tensor:
+        """[K templates, C, D] text features, cached per (weights, templates, names, precision)."""
+        key = self._cache_key(names)
+        if key in self._text_memo:
+            return self._text_memo[key]
+        path = self.cache / "text" / f"{key}.npy" if self.cache else None
+        if path is not None and path.is_file():
+            feats = torch.from_numpy(np.load(path, allow_pickle=False))
+        else:
+            prompts = self.prompts(names)
+            chunks = []
+            for i in range(0, len(prompts), 256):
+                tokens = self.tokenize(prompts[i : i + 256]).to(self.device)
+                chunks.append(self.encode_text(tokens).float().cpu())
+            feats = torch.cat(chunks).view(len(self.templates), len(names), -1)
+            if path is not None:
+                try:
+                    path.parent.mkdir(parents=True, exist_ok=True)
+                    with atomic_path(path) as tmp:
+                        with open(tmp, "wb") as f:
+                            np.save(f, feats.numpy(), allow_pickle=False)
+                except OSError:
+                    pass  # a read-only cache is no reason to fail an evaluation
+        feats = feats.to(self.device, self.dtype)
+        self._text_memo[key] = feats
+        return feats
+
+    # -- video
+    @abstractmethod
+    def logits(self, video: torch.Tensor, text: torch.Tensor) -> torch.Tensor:
+        """[N,T,3,S,S] normalised clips, [K,C,D] class features -> [N,C] scores."""
+
+    @torch.no_grad()
+    def predict(self, clips: np.ndarray) -> np.ndarray:
+        if self.text is None:
+            raise HatError(f"model {self.name}: no class list set (call set_classes first)")
+        x = self.preprocess(clips).to(self.device, self.dtype)
+        out = self.logits(x, self.text).float()
+        crops = self.preprocess.crops
+        if crops > 1:
+            out = out.view(-1, crops, out.shape[-1])
+            out = (out if self.native_probs or self.view_reduce == "logits" else out.softmax(-1)).mean(1)
+        return out.cpu().numpy().astype(np.float64)
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "name": self.name, "arch": self.arch, "checkpoint": self.path, "hash": self.weights_hash,
+            "num_frames": self.num_frames, "input_size": self.preprocess.size,
+            "sampling": self.sampling.to_dict(), "preprocess": asdict(self.preprocess),
+            "templates": list(self.templates), "precision": self.precision, "device": str(self.device),
+            "class_names": self.class_names_file or "benchmark",
+        }
+
+
+def weights_id(*hashes: str) -> str:
+    return "+".join(h for h in hashes if h)
+
+
+def override_sampling(default: Sampling, frames: int | None, sampling: str | None, rate: int | None, views: int | None) -> Sampling:
+    """The adapter's protocol with the user's overrides (``--frames``, ``-M sampling=dense`` ...)."""
+    return Sampling(
+        num_frames=int(frames) if frames else default.num_frames,
+        mode=sampling or default.mode,
+        rate=int(rate) if rate else default.rate,
+        views=int(views) if views else default.views,
+        target_fps=default.target_fps,
+    )
+
+
+def normalize(x: torch.Tensor) -> torch.Tensor:
+    return x / x.norm(dim=-1, keepdim=True)
+
+
+def mean_template_features(text: torch.Tensor) -> torch.Tensor:
+    """[K,C,D] -> [C,D]: each prompt normalised, averaged over templates, renormalised (CLIP's ensembling)."""
+    return normalize(normalize(text).mean(0))

@@ -1,0 +1,343 @@
+"""CLIP video adapters against independent reference computations, on random weights in the released layouts."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+import clip_refs as R
+from hat.errors import HatError
+from hat.models import detect_arch, load_model
+
+pytest.importorskip("open_clip")
+
+
+@pytest.fixture(autouse=True)
+def _cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("HAT_CACHE_DIR", str(tmp_path / "cache"))
+
+
+def close(a, b, tol=2e-4):
+    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    assert a.shape == b.shape
+    np.testing.assert_allclose(a, b, rtol=tol, atol=tol)
+
+
+# ----------------------------------------------------------------------------- plain CLIP
+
+
+def test_plain_clip_matches_reference(tmp_path):
+    ref = R.tiny_clip(1)
+    sd = R.openai_dtypes(ref.state_dict())
+    path = tmp_path / "ViT-tiny.pt"
+    torch.save(sd, path)
+    ref = R.as_float_model(sd, 1)
+    model = load_model(str(path), classes=R.CLASSES)
+    assert model.arch == "clip" and model.num_frames == 8
+    clips = R.frames(2, 8, 32, 40)  # CLIP's own preprocessing: short side to 224-equivalent, centre crop
+    got = model.predict(clips)
+    x = R.centre_crop_normalise(clips, R.IMAGE, R.CLIP_MEAN, R.CLIP_STD)
+    v = R.image_features(ref, x).mean(1)
+    v = v / v.norm(dim=-1, keepdim=True)
+    t = R.text_features(ref, [f"a photo of a {c.replace('_', ' ')}." for c in R.CLASSES])
+    t = t / t.norm(dim=-1, keepdim=True)
+    close(got, (ref.logit_scale.exp() * v @ t.T).numpy())
+
+
+def test_plain_clip_from_torchscript_archive(tmp_path):
+    """OpenAI's released ViT-B-16.pt files are TorchScript archives: only their state dict is read."""
+    ref = R.tiny_clip(2)
+
+    class Holder(torch.nn.Module):
+        def __init__(self, m):
+            super().__init__()
+            for k, v in m.state_dict().items():
+                self.register_buffer(k.replace(".", "__"), v.clone())
+
+    sm = torch.jit.script(Holder(ref))
+    path = tmp_path / "openai.pt"
+    sm.save(str(path))
+    # the archive's buffers come back under their registered names; the loader takes the state dict only
+    from hat.models.base import read_checkpoint
+
+    sd = read_checkpoint(path)
+    assert set(sd) == {k.replace(".", "__") for k in ref.state_dict()}
+
+
+def test_template_sets_and_overrides(tmp_path):
+    ref = R.tiny_clip(3)
+    path = tmp_path / "c.pt"
+    torch.save(ref.state_dict(), path)
+    tpl = tmp_path / "t.txt"
+    tpl.write_text("a video of {}.\nsomeone doing {}\n")
+    model = load_model(str(path), classes=R.CLASSES, templates=str(tpl), frames=4)
+    assert model.templates == ("a video of {}.", "someone doing {}") and model.num_frames == 4
+    clips = R.frames(1, 4, 32, 32)
+    got = model.predict(clips)
+    x = R.centre_crop_normalise(clips, R.IMAGE, R.CLIP_MEAN, R.CLIP_STD)
+    v = R.image_features(ref, x).mean(1)
+    v = v / v.norm(dim=-1, keepdim=True)
+    names = [c.replace("_", " ") for c in R.CLASSES]
+    ts = [R.text_features(ref, [t.format(c) for c in names]) for t in ("a video of {}.", "someone doing {}")]
+    t = torch.stack([z / z.norm(dim=-1, keepdim=True) for z in ts]).mean(0)
+    t = t / t.norm(dim=-1, keepdim=True)
+    close(got, (ref.logit_scale.exp() * v @ t.T).numpy())
+    tpl.write_text("a video of {}.\nno placeholder\n")
+    with pytest.raises(HatError, match="exactly one"):
+        load_model(str(path), classes=R.CLASSES, templates=str(tpl))
+    with pytest.raises(HatError, match="not a set"):
+        load_model(str(path), classes=R.CLASSES, templates="no-such-set")
+
+
+def test_text_features_cached_on_disk(tmp_path, monkeypatch):
+    ref = R.tiny_clip(4)
+    path = tmp_path / "c.pt"
+    torch.save(ref.state_dict(), path)
+    cache = tmp_path / "cache" / "text"
+    m1 = load_model(str(path), classes=R.CLASSES)
+    files = list(cache.glob("*.npy"))
+    assert len(files) == 1
+    calls = []
+    m2 = load_model(str(path), arch="clip")
+    encode = m2.encode_text
+    monkeypatch.setattr(m2, "encode_text", lambda tokens: calls.append(len(tokens)) or encode(tokens))
+    m2.set_classes(R.CLASSES)  # served from the cache, the text tower never runs
+    assert not calls
+    torch.testing.assert_close(m1.text, m2.text)
+    m2.set_classes(R.CLASSES[:2])  # a different class list is a different entry
+    assert calls == [2] and len(list(cache.glob("*.npy"))) == 2
+    m3 = load_model(str(path), classes=R.CLASSES, templates="plain")  # other templates, other entry
+    assert len(list(cache.glob("*.npy"))) == 3 and m3.text.shape == (1, 4, R.EMBED)
+
+
+def test_three_crops_and_views_are_mean_probabilities(tmp_path):
+    ref = R.tiny_clip(5)
+    path = tmp_path / "c.pt"
+    torch.save(ref.state_dict(), path)
+    m1 = load_model(str(path), classes=R.CLASSES)
+    m3 = load_model(str(path), classes=R.CLASSES, crops=3)
+    clips = R.frames(2, 8, 32, 48)
+    probs = m3.predict(clips)
+    assert m3.score_kind == "probs"
+    np.testing.assert_allclose(probs.sum(1), 1.0, rtol=1e-5)
+    # the three crops of a landscape frame: left, centre, right
+    crops = [clips[:, :, :, x : x + 32] for x in (0, 8, 16)]
+    expect = np.mean([torch.from_numpy(m1.predict(np.ascontiguousarray(c))).softmax(-1).numpy() for c in crops], 0)
+    close(probs, expect)
+
+
+# ----------------------------------------------------------------------------- ActionCLIP
+
+
+def actionclip_checkpoint(seed=0, frames_ctx=77):
+    clip = R.tiny_clip(seed)
+    torch.manual_seed(seed + 100)
+    d = R.EMBED
+    fusion = {"frame_position_embeddings.weight": torch.randn(frames_ctx, d) * 0.1}
+    for i in range(6):
+        p = f"transformer.resblocks.{i}."
+        fusion.update({
+            p + "attn.in_proj_weight": torch.randn(3 * d, d) * 0.1, p + "attn.in_proj_bias": torch.randn(3 * d) * 0.1,
+            p + "attn.out_proj.weight": torch.randn(d, d) * 0.1, p + "attn.out_proj.bias": torch.randn(d) * 0.1,
+            p + "ln_1.weight": 1 + 0.1 * torch.randn(d), p + "ln_1.bias": 0.1 * torch.randn(d),
+            p + "mlp.c_fc.weight": torch.randn(4 * d, d) * 0.1, p + "mlp.c_fc.bias": torch.randn(4 * d) * 0.1,
+            p + "mlp.c_proj.weight": torch.randn(d, 4 * d) * 0.1, p + "mlp.c_proj.bias": torch.randn(d) * 0.1,
+            p + "ln_2.weight": 1 + 0.1 * torch.randn(d), p + "ln_2.bias": 0.1 * torch.randn(d),
+        })
+    opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(2))], lr=0.1, momentum=0.9)
+    return {
+        "epoch": 3,
+        "model_state_dict": R.openai_dtypes(clip.state_dict()),
+        "fusion_model_state_dict": {"module." + k: v for k, v in fusion.items()},
+        "optimizer_state_dict": opt.state_dict(),
+    }
+
+
+def actionclip_reference(ckpt, clips, classes, seed):
+    ref = R.as_float_model(ckpt["model_state_dict"], seed)
+    fsd = {k[len("module."):]: v for k, v in ckpt["fusion_model_state_dict"].items()}
+    x = R.centre_crop_normalise(clips, R.IMAGE, R.CLIP_MEAN, R.CLIP_STD)
+    f = R.image_features(ref, x)  # [B,T,D]
+    t = f.shape[1]
+    h = f + fsd["frame_position_embeddings.weight"][:t]
+    for i in range(6):
+        h = R.residual_block(h, fsd, f"transformer.resblocks.{i}.", heads=R.WIDTH // 64, eps=1e-12)
+    v = (h + f).mean(1)
+    v = v / v.norm(dim=-1, keepdim=True)
+    tpl = R.ACTIONCLIP_TEMPLATES
+    txt = R.text_features(ref, [s.format(c.replace("_", " ")) for s in tpl for c in classes])
+    txt = txt / txt.norm(dim=-1, keepdim=True)
+    sim = (100.0 * v @ txt.T).view(len(clips), len(tpl), len(classes))
+    return sim.softmax(-1).mean(1)
+
+
+def test_actionclip_matches_reference(tmp_path):
+    ckpt = actionclip_checkpoint(7)
+    path = tmp_path / "actionclip_vit-tiny_8f.pt"
+    torch.save(ckpt, path)
+    assert detect_arch(torch.load(path, weights_only=True), str(path)) == "actionclip"
+    model = load_model(str(path), classes=R.CLASSES)
+    assert model.arch == "actionclip" and model.fusion_type == "Transf" and model.num_frames == 8
+    clips = R.frames(3, 8)
+    close(model.predict(clips), actionclip_reference(ckpt, clips, R.CLASSES, 7).numpy(), tol=1e-4)
+
+
+def test_actionclip_strict_keys(tmp_path):
+    ckpt = actionclip_checkpoint(8)
+    del ckpt["fusion_model_state_dict"]["module.transformer.resblocks.5.ln_2.bias"]
+    path = tmp_path / "a.pt"
+    torch.save(ckpt, path)
+    with pytest.raises(HatError, match=r"1 missing \(e.g. transformer.resblocks.5.ln_2.bias\)"):
+        load_model(str(path), classes=R.CLASSES)
+    ckpt = actionclip_checkpoint(8)
+    ckpt["model_state_dict"]["visual.extra_prompt"] = torch.zeros(3)
+    torch.save(ckpt, path)
+    with pytest.raises(HatError, match="unexpected .*visual.extra_prompt"):
+        load_model(str(path), classes=R.CLASSES)
+
+
+# ----------------------------------------------------------------------------- Open-VCLIP
+
+
+def openvclip_files(tmp_path, seed=11):
+    base = R.tiny_clip(seed)
+    tuned = R.tiny_clip(seed + 1)  # "fine-tuned": every weight differs from the base
+    base_path = tmp_path / "ViT-tiny-base.pt"
+    torch.save(R.openai_dtypes(base.state_dict()), base_path)
+    ck_path = tmp_path / "swa_2_22.pth"
+    torch.save({"model_state": {"model." + k: v.float() for k, v in tuned.state_dict().items()}}, ck_path)
+    return base_path, ck_path
+
+
+def openvclip_reference(base_path, ck_path, clips, classes, r=0.5):
+    base = torch.load(base_path, weights_only=True)
+    ck = {k[len("model."):]: v for k, v in torch.load(ck_path, weights_only=True)["model_state"].items()}
+    mixed = {k: r * base[k].float() + (1 - r) * ck[k].float() for k in base}
+    x = R.centre_crop_normalise(clips, R.IMAGE, R.CLIP_MEAN, R.CLIP_STD)
+    n, t = x.shape[:2]
+    h = R.vit_tokens(mixed, x.flatten(0, 1))
+    for i in range(2):
+        h = R.neighbour_block(h, mixed, f"visual.transformer.resblocks.{i}.", heads=R.WIDTH // 64, t=t)
+    f = R.vit_head(mixed, h).view(n, t, -1)
+    f = f / f.norm(dim=-1, keepdim=True)
+    text_model = R.as_float_model(base)  # text features from the original CLIP
+    names = [c.replace("_", " ") for c in classes]
+    ts = torch.stack([R.text_features(text_model, [tp.format(c) for c in names]) for tp in R.OPENVCLIP_TEMPLATES])
+    ts = ts / ts.norm(dim=-1, keepdim=True)
+    tm = ts.mean(0)
+    tm = tm / tm.norm(dim=-1, keepdim=True)
+    return (mixed["logit_scale"].exp() * f @ tm.T).mean(1)
+
+
+def test_openvclip_matches_reference(tmp_path):
+    base_path, ck_path = openvclip_files(tmp_path)
+    model = load_model(str(ck_path), classes=R.CLASSES, clip_weights=str(base_path))
+    assert model.arch == "openvclip" and model.patch_ratio == 0.5
+    s = model.sampling
+    assert (s.num_frames, s.mode, s.rate, s.views) == (8, "dense", 16, 3)
+    clips = R.frames(2, 8, 32, 40)
+    close(model.predict(clips), openvclip_reference(base_path, ck_path, clips, R.CLASSES).numpy(), tol=2e-4)
+
+
+def test_openvclip_temporal_attention_matters(tmp_path):
+    """Shuffling frames changes Open-VCLIP's scores (its attention sees neighbours), unlike plain frame averaging."""
+    base_path, ck_path = openvclip_files(tmp_path)
+    model = load_model(str(ck_path), classes=R.CLASSES, clip_weights=str(base_path))
+    clips = R.frames(1, 8, 32, 32)
+    a = model.predict(clips)
+    b = model.predict(clips[:, ::-1].copy())  # reversed time: same neighbours, same scores
+    c = model.predict(clips[:, [0, 4, 1, 5, 2, 6, 3, 7]].copy())  # other neighbours
+    close(a, b, tol=1e-4)
+    assert np.abs(a - c).max() > 1e-4
+
+
+def test_openvclip_needs_clip_weights(tmp_path):
+    base_path, ck_path = openvclip_files(tmp_path)
+    with pytest.raises(HatError, match="--clip-weights is required: Open-VCLIP's test code mixes"):
+        load_model(str(ck_path), classes=R.CLASSES)
+    other = R.tiny_clip(3)
+    sd = other.state_dict()
+    sd["visual.proj"] = torch.zeros(R.WIDTH, 16)
+    torch.save(sd, tmp_path / "wrong.pt")
+    with pytest.raises(HatError, match="another CLIP architecture"):
+        load_model(str(ck_path), classes=R.CLASSES, clip_weights=str(tmp_path / "wrong.pt"))
+
+
+# ----------------------------------------------------------------------------- sampling and the CLI
+
+
+def test_sampling_protocols_by_hand():
+    from hat.models.base import Sampling
+
+    # TSN test mode: the middle of each of 4 segments of 40 frames
+    assert Sampling(4).source_indices(40).tolist() == [[5, 15, 25, 35]]
+    # two views: offsets at 1/4 and 3/4 of each segment
+    assert Sampling(4, views=2).source_indices(40).tolist() == [[2, 12, 22, 32], [7, 17, 27, 37]]
+    # dense: 4 frames spanning 4·4 = 16 frames; view v of 3 starts at v/3 of the slack (300 - 16)
+    d = Sampling(4, "dense", rate=4, views=3).source_indices(300)
+    assert d[:, 0].tolist() == [0, 94, 189] and (np.diff(d, axis=1) == 5).all()
+    # at 60 fps a rate counted at 30 fps spans twice as many source frames
+    assert Sampling(2, "dense", rate=8, target_fps=30).source_indices(300, fps=60).tolist() == [[0, 31]]
+    # a video shorter than the span: clamped to its last frame
+    assert Sampling(4, "dense", rate=16).source_indices(20).max() == 19
+    with pytest.raises(HatError, match="unknown sampling 'sparse'"):
+        Sampling(4, "sparse")
+
+
+def test_frame_sampler_maps_to_stored_frames():
+    from hat.evaluate import FrameSampler
+    from hat.models.base import Sampling
+
+    stored = np.array([5, 15, 25, 35])  # a benchmark built with 4 segment frames of a 40-frame video
+    same = FrameSampler(Sampling(4))
+    assert same.positions(stored, 40).tolist() == [[0, 1, 2, 3]] and same.report()["mean_frame_shift"] == 0
+    dense = FrameSampler(Sampling(2, "dense", rate=10))
+    assert dense.positions(stored, 40).tolist() == [[0, 1]]  # wants frames 0 and 19: nearest stored 5 and 15
+    assert dense.report()["mean_frame_shift"] == 4.5
+
+
+def test_clip_model_end_to_end_through_cli(tiny_bench, tmp_path):
+    from hat.cli import main
+
+    ckpt = actionclip_checkpoint(21)
+    path = tmp_path / "actionclip-tiny.pt"
+    torch.save(ckpt, path)
+    out = tmp_path / "run"
+    args = ["eval", "--model", path, "--bench", tiny_bench, "--out", out, "--frames", "4", "--batch-size", "8",
+            "--sets", "original,human_only,background_only,swap_random", "-M", "views=2"]
+    assert main([str(a) for a in args]) == 0
+    import json
+
+    import pandas as pd
+
+    res = json.loads((out / "results.json").read_text())
+    assert res["model"]["arch"] == "actionclip" and res["model"]["num_frames"] == 4
+    assert res["eval"]["sampling"]["views"] == 2 and res["eval"]["sampling"]["num_frames"] == 4
+    assert res["metrics"]["oacc"] is not None and res["metrics"]["shacc_random"] is not None
+    pred = pd.read_parquet(out / "predictions.parquet")
+    probs = pred[[c for c in pred.columns if c.startswith("score_")]].to_numpy()
+    assert (probs > 0).all() and (probs.sum(1) <= 1 + 1e-6).all()  # mean probabilities over 16 templates and 2 views
+    board = tmp_path / "board.csv"
+    assert main(["leaderboard", str(out), "-o", str(board)]) == 0
+    row = pd.read_csv(board).iloc[0]
+    assert row["model"] == "actionclip-tiny" and row["arch"] == "actionclip"
+
+
+def test_cli_errors_are_one_line(tiny_bench, tmp_path, capsys):
+    from hat.cli import main
+
+    bad = tmp_path / "bad.pt"
+    torch.save({"weights": {"encoder.0.weight": torch.zeros(2)}, "model_state_dict": {"visual.proj": torch.zeros(2)}}, bad)
+    assert main(["eval", "--model", str(bad), "--bench", str(tiny_bench)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "layout not recognised" in err and "closest: actionclip" in err
+    base_path, ck_path = openvclip_files(tmp_path)
+    assert main(["eval", "--model", str(ck_path), "--bench", str(tiny_bench)]) == 2
+    assert "--clip-weights is required" in capsys.readouterr().err
+    assert main(["eval", "--model", str(ck_path), "--bench", str(tiny_bench), "--clip-weights", str(base_path),
+                 "-M", "sampling=sparse"]) == 2
+    assert "unknown sampling 'sparse' (valid: segment, dense)" in capsys.readouterr().err
+    assert main(["eval", "--model", str(ck_path), "--bench", str(tiny_bench), "--clip-weights", str(base_path),
+                 "-M", "colour=red"]) == 2
+    assert "colour" in capsys.readouterr().err
