@@ -14,15 +14,16 @@ import torch
 import torch.nn.functional as F
 
 EMBED, WIDTH, PATCH, IMAGE = 32, 64, 8, 32
+XCLIP_EMBED = 64  # X-CLIP's MIT and prompt generator use embed / 64 heads
 
 CLASSES = ["abseiling", "archery", "bending back", "pull_ups"]
 
 
-def tiny_clip(seed: int = 0):
+def tiny_clip(seed: int = 0, embed: int = EMBED):
     from open_clip.model import CLIP, CLIPTextCfg, CLIPVisionCfg
 
     torch.manual_seed(seed)
-    m = CLIP(EMBED, CLIPVisionCfg(layers=2, width=WIDTH, patch_size=PATCH, image_size=IMAGE),
+    m = CLIP(embed, CLIPVisionCfg(layers=2, width=WIDTH, patch_size=PATCH, image_size=IMAGE),
              CLIPTextCfg(width=WIDTH, heads=1, layers=2), quick_gelu=True)
     with torch.no_grad():  # random init leaves some tensors at zero/one; make every weight matter
         for name, p in m.named_parameters():
@@ -179,3 +180,97 @@ def neighbour_block(h: torch.Tensor, p: dict, prefix: str, heads: int, t: int) -
     y = layer_norm(h, p[prefix + "ln_2.weight"], p[prefix + "ln_2.bias"], 1e-5)
     y = quick_gelu(y @ p[prefix + "mlp.c_fc.weight"].float().T + p[prefix + "mlp.c_fc.bias"].float())
     return h + y @ p[prefix + "mlp.c_proj.weight"].float().T + p[prefix + "mlp.c_proj.bias"].float()
+
+
+# ----------------------------------------------------------------------------- X-CLIP (original layout)
+
+
+def xclip_original_state_dict(seed: int, frames: int = 4, mit_layers: int = 1, prompt_layers: int = 2) -> dict:
+    """A tiny X-CLIP in the original key layout: CLIP's keys plus message tokens, MIT and the prompt generator."""
+    clip = tiny_clip(seed, embed=XCLIP_EMBED)
+    sd = {k: v.clone() for k, v in clip.state_dict().items()}
+    g = torch.Generator().manual_seed(seed + 1000)
+
+    def rnd(*shape, scale=0.1, one=False):
+        return (1.0 if one else 0.0) + scale * torch.randn(*shape, generator=g)
+
+    w, e = WIDTH, XCLIP_EMBED
+    for i in range(2):  # vision blocks: message tokens
+        p = f"visual.transformer.resblocks.{i}."
+        sd.update({p + "message_fc.weight": rnd(w, w), p + "message_fc.bias": rnd(w),
+                   p + "message_ln.weight": rnd(w, one=True), p + "message_ln.bias": rnd(w),
+                   p + "message_attn.in_proj_weight": rnd(3 * w, w), p + "message_attn.in_proj_bias": rnd(3 * w),
+                   p + "message_attn.out_proj.weight": rnd(w, w), p + "message_attn.out_proj.bias": rnd(w)})
+    sd["mit.positional_embedding"] = rnd(1, frames, e)
+    for i in range(mit_layers):
+        p = f"mit.resblocks.{i}."
+        sd.update({p + "attn.in_proj_weight": rnd(3 * e, e), p + "attn.in_proj_bias": rnd(3 * e),
+                   p + "attn.out_proj.weight": rnd(e, e), p + "attn.out_proj.bias": rnd(e),
+                   p + "ln_1.weight": rnd(e, one=True), p + "ln_1.bias": rnd(e),
+                   p + "mlp.c_fc.weight": rnd(4 * e, e), p + "mlp.c_fc.bias": rnd(4 * e),
+                   p + "mlp.c_proj.weight": rnd(e, 4 * e), p + "mlp.c_proj.bias": rnd(e),
+                   p + "ln_2.weight": rnd(e, one=True), p + "ln_2.bias": rnd(e)})
+    sd.update({"prompts_visual_ln.weight": rnd(w, one=True), "prompts_visual_ln.bias": rnd(w),
+               "prompts_visual_proj": rnd(w, e), "prompts_generator.norm.weight": rnd(e, one=True),
+               "prompts_generator.norm.bias": rnd(e), "prompts_generator.alpha": rnd(e, scale=0.5)})
+    for i in range(prompt_layers):
+        p = f"prompts_generator.decoder.{i}."
+        sd.update({p + "cross_attn.q_proj.weight": rnd(e, e), p + "cross_attn.k_proj.weight": rnd(e, e),
+                   p + "cross_attn.v_proj.weight": rnd(e, e), p + "cross_attn.proj.weight": rnd(e, e),
+                   p + "cross_attn.proj.bias": rnd(e), p + "norm1.weight": rnd(e, one=True), p + "norm1.bias": rnd(e),
+                   p + "norm3.weight": rnd(e, one=True), p + "norm3.bias": rnd(e),
+                   p + "mlp.0.weight": rnd(4 * e, e), p + "mlp.0.bias": rnd(4 * e),
+                   p + "mlp.3.weight": rnd(e, 4 * e), p + "mlp.3.bias": rnd(e)})
+    return sd
+
+
+def xclip_reference(sd: dict, x: torch.Tensor, text: torch.Tensor) -> torch.Tensor:
+    """X-CLIP's inference as its paper and code describe it, by hand. x [B,T,3,S,S]; text [C,E] projected EOT features."""
+    b, t = x.shape[:2]
+    w, e = sd["visual.conv1.weight"].shape[0], sd["text_projection"].shape[1]
+    h = vit_tokens(sd, x.flatten(0, 1))  # [BT, L, W]
+    length = h.shape[1]
+    n_layers = len({k.split(".")[3] for k in sd if k.startswith("visual.transformer.resblocks.")})
+    for i in range(n_layers):
+        p = f"visual.transformer.resblocks.{i}."
+        # cross-frame communication: each frame's raw class token becomes a message, the messages of a clip attend
+        msg = (h[:, 0] @ sd[p + "message_fc.weight"].T + sd[p + "message_fc.bias"]).view(b, t, w)
+        m_in = layer_norm(msg, sd[p + "message_ln.weight"], sd[p + "message_ln.bias"], 1e-5)
+        msg = msg + attention(m_in, m_in, sd, p + "message_attn.", heads=w // 64)
+        y = torch.cat([h, msg.reshape(b * t, 1, w)], dim=1)  # the message token goes last
+        z = layer_norm(y, sd[p + "ln_1.weight"], sd[p + "ln_1.bias"], 1e-5)
+        y = y + attention(z, z, sd, p + "attn.", heads=w // 64)
+        h = y[:, :length]  # message dropped before the MLP
+        z = layer_norm(h, sd[p + "ln_2.weight"], sd[p + "ln_2.bias"], 1e-5)
+        z = quick_gelu(z @ sd[p + "mlp.c_fc.weight"].T + sd[p + "mlp.c_fc.bias"])
+        h = h + z @ sd[p + "mlp.c_proj.weight"].T + sd[p + "mlp.c_proj.bias"]
+    cls = vit_head(sd, h).view(b, t, e)
+    img = layer_norm(h[:, 1:], sd["prompts_visual_ln.weight"], sd["prompts_visual_ln.bias"], 1e-5) @ sd["prompts_visual_proj"]
+    img = img.view(b, t, -1, e).mean(1)
+    # multi-frame integration transformer
+    v = cls + sd["mit.positional_embedding"]
+    for i in range(len({k.split(".")[2] for k in sd if k.startswith("mit.resblocks.")})):
+        v = residual_block(v, sd, f"mit.resblocks.{i}.", heads=e // 64)
+    video = (v + cls).mean(1)
+    # video-specific prompting: the class features attend to the clip's patch tokens
+    vis = layer_norm(img, sd["prompts_generator.norm.weight"], sd["prompts_generator.norm.bias"], 1e-5)
+    q = text.unsqueeze(0).expand(b, -1, -1)
+    y = q
+    for i in range(len({k.split(".")[2] for k in sd if k.startswith("prompts_generator.decoder.")})):
+        p = f"prompts_generator.decoder.{i}.cross_attn."
+        z = layer_norm(y, sd[f"prompts_generator.decoder.{i}.norm1.weight"], sd[f"prompts_generator.decoder.{i}.norm1.bias"], 1e-5)
+        hd = e // (e // 64)
+        qq = (z @ sd[p + "q_proj.weight"].T).view(b, -1, e // 64, hd).transpose(1, 2)
+        kk = (vis @ sd[p + "k_proj.weight"].T).view(b, -1, e // 64, hd).transpose(1, 2)
+        vv = (vis @ sd[p + "v_proj.weight"].T).view(b, -1, e // 64, hd).transpose(1, 2)
+        att = ((qq @ kk.transpose(-1, -2)) * hd ** -0.5).softmax(-1) @ vv
+        att = att.transpose(1, 2).reshape(b, -1, e)
+        y = y + att @ sd[p + "proj.weight"].T + sd[p + "proj.bias"]
+        pre = f"prompts_generator.decoder.{i}."
+        z = layer_norm(y, sd[pre + "norm3.weight"], sd[pre + "norm3.bias"], 1e-5)
+        z = quick_gelu(z @ sd[pre + "mlp.0.weight"].T + sd[pre + "mlp.0.bias"])
+        y = y + z @ sd[pre + "mlp.3.weight"].T + sd[pre + "mlp.3.bias"]
+    txt = q + sd["prompts_generator.alpha"] * y
+    video = video / video.norm(dim=-1, keepdim=True)
+    txt = txt / txt.norm(dim=-1, keepdim=True)
+    return torch.einsum("bd,bcd->bc", video, sd["logit_scale"].exp() * txt)

@@ -341,3 +341,178 @@ def test_cli_errors_are_one_line(tiny_bench, tmp_path, capsys):
     assert main(["eval", "--model", str(ck_path), "--bench", str(tiny_bench), "--clip-weights", str(base_path),
                  "-M", "colour=red"]) == 2
     assert "colour" in capsys.readouterr().err
+
+
+# ----------------------------------------------------------------------------- ViFi-CLIP
+
+
+def save_with_yacs_config(obj: dict, frames: int, path) -> None:
+    """torch.save ``obj`` plus a config pickled as yacs pickles one (a dict subclass 'yacs.config.CfgNode'
+    with flags in its __dict__). The class exists only while saving: loading must not need it."""
+    import sys
+    import types
+
+    class CfgNode(dict):
+        def __init__(self, d=None):
+            super().__init__({k: CfgNode(v) if isinstance(v, dict) else v for k, v in (d or {}).items()})
+            self.__dict__.update({"__immutable__": True, "__deprecated_keys__": set(), "__renamed_keys__": {},
+                                  "__new_allowed__": False})
+
+    CfgNode.__module__, CfgNode.__qualname__ = "yacs.config", "CfgNode"
+    mod, pkg = types.ModuleType("yacs.config"), types.ModuleType("yacs")
+    mod.CfgNode, pkg.config = CfgNode, mod
+    cfg = CfgNode({
+        "DATA": {"NUM_FRAMES": frames, "INPUT_SIZE": 224, "DATASET": "kinetics400", "LABEL_LIST": "labels/kinetics_400_labels.csv"},
+        "MODEL": {"ARCH": "ViT-B/16"}, "TEST": {"NUM_CLIP": 1, "NUM_CROP": 1, "ONLY_TEST": True},
+        "TRAINER": {"ViFi_CLIP": {"PROMPT_MODEL": False, "N_CTX_VISION": 0, "N_CTX_TEXT": 0, "USE": "both"}},
+    })
+    saved = {k: sys.modules.get(k) for k in ("yacs", "yacs.config")}
+    sys.modules.update({"yacs": pkg, "yacs.config": mod})
+    try:
+        torch.save({**obj, "config": cfg}, path)
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                sys.modules.pop(k, None)
+            else:
+                sys.modules[k] = v
+
+
+def vificlip_files(tmp_path, seed=31, frames=6):
+    base = R.tiny_clip(seed)
+    tuned = R.tiny_clip(seed + 1)
+    base_path = tmp_path / "ViT-tiny-base.pt"
+    torch.save(R.openai_dtypes(base.state_dict()), base_path)
+    sd = {}
+    for k, v in tuned.state_dict().items():
+        if k.startswith("visual."):
+            sd["module.image_encoder." + k[len("visual."):]] = v
+        elif k == "token_embedding.weight":
+            continue  # not saved by ViFi-CLIP
+        elif k == "logit_scale":
+            sd["module.logit_scale"] = v
+        else:
+            sd["module.text_encoder." + k] = v
+    sd["module.prompt_learner.complete_text_embeddings"] = torch.randn(400, 77, R.WIDTH)
+    ck_path = tmp_path / "vifi_clip_10_epochs_k400_full_finetuned.pth"
+    save_with_yacs_config({"model": sd, "optimizer": {"state": {}, "param_groups": [{"lr": 0.1, "params": [0]}]},
+                           "lr_scheduler": {"last_epoch": 9}, "max_accuracy": 71.2, "epoch": 9}, frames, ck_path)
+    return base_path, ck_path, tuned
+
+
+def test_vificlip_matches_reference(tmp_path):
+    import sys
+
+    base_path, ck_path, tuned = vificlip_files(tmp_path)
+    assert "yacs" not in sys.modules  # the loader must not need (or import) yacs
+    model = load_model(str(ck_path), classes=R.CLASSES, clip_weights=str(base_path))
+    assert model.arch == "vificlip" and model.num_frames == 6  # from the pickled config
+    clips = R.frames(2, 6)
+    ref = R.tiny_clip(0)
+    base = torch.load(base_path, weights_only=True)
+    sd = dict(tuned.state_dict())
+    sd["token_embedding.weight"] = base["token_embedding.weight"].float()
+    ref.load_state_dict(sd)
+    x = R.centre_crop_normalise(clips, R.IMAGE, R.IMAGENET_MEAN, R.IMAGENET_STD)
+    v = R.image_features(ref, x).mean(1)
+    v = v / v.norm(dim=-1, keepdim=True)
+    t = R.text_features(ref, [f"a photo of a {c.replace('_', ' ')}." for c in R.CLASSES])
+    t = t / t.norm(dim=-1, keepdim=True)
+    close(model.predict(clips), (ref.logit_scale.exp() * v @ t.T).numpy())
+
+
+def test_vificlip_refusals(tmp_path):
+    base_path, ck_path, _ = vificlip_files(tmp_path)
+    with pytest.raises(HatError, match="--clip-weights is required: ViFi-CLIP checkpoints do not store the token embedding"):
+        load_model(str(ck_path), classes=R.CLASSES)
+    from hat.models.base import read_checkpoint
+
+    ck = read_checkpoint(ck_path)
+    ck["model"]["module.prompt_learner.ctx"] = torch.zeros(4, R.WIDTH)
+    torch.save(ck, tmp_path / "vpt.pth")
+    with pytest.raises(HatError, match="prompt-tuned"):
+        load_model(str(tmp_path / "vpt.pth"), classes=R.CLASSES, clip_weights=str(base_path))
+
+
+# ----------------------------------------------------------------------------- X-CLIP
+
+
+def save_xclip_original(tmp_path, seed=41, frames=4):
+    sd = R.xclip_original_state_dict(seed, frames=frames)
+    path = tmp_path / f"k400_{frames}_tiny.pth"
+    save_with_yacs_config({"model": sd, "epoch": 29, "max_accuracy": 80.4}, frames, path)
+    return path, sd
+
+
+def test_xclip_original_matches_reference(tmp_path):
+    pytest.importorskip("transformers")
+    path, sd = save_xclip_original(tmp_path)
+    model = load_model(str(path), classes=R.CLASSES)
+    assert model.arch == "xclip" and model.layout == "original" and model.num_frames == 4
+    clips = R.frames(3, 4)
+    x = R.centre_crop_normalise(clips, R.IMAGE, R.IMAGENET_MEAN, R.IMAGENET_STD)
+    ref_clip = R.tiny_clip(41, embed=R.XCLIP_EMBED)  # the same text weights, through open_clip's text tower
+    text = R.text_features(ref_clip, [c.replace("_", " ") for c in R.CLASSES])
+    ref = R.xclip_reference({k: v.float() for k, v in sd.items()}, x, text)
+    close(model.predict(clips), ref.numpy(), tol=2e-4)
+    with pytest.raises(HatError, match="built for 4 frames"):
+        load_model(str(path), classes=R.CLASSES, frames=8)
+
+
+def test_xclip_huggingface_directory(tmp_path):
+    """The same weights saved as transformers saves them load from the directory and give the same scores."""
+    pytest.importorskip("transformers")
+    import json
+
+    from transformers import XCLIPModel
+
+    from hat.models.xclip import XCLIP as Adapter
+
+    path, sd = save_xclip_original(tmp_path, seed=43)
+    orig = load_model(str(path), classes=R.CLASSES)
+    assert isinstance(orig, Adapter)
+    hf_dir = tmp_path / "xclip-tiny-hf"
+    net = XCLIPModel(orig.net.config)
+    net.load_state_dict(orig.net.state_dict())
+    net.save_pretrained(hf_dir)  # config.json + model.safetensors, as on the hub
+    (hf_dir / "preprocessor_config.json").write_text(json.dumps({
+        "do_resize": True, "size": {"shortest_edge": 36}, "crop_size": {"height": 32, "width": 32},
+        "do_rescale": True, "rescale_factor": 1 / 255, "image_mean": [0.485, 0.456, 0.406],
+        "image_std": [0.229, 0.224, 0.225], "image_processor_type": "VideoMAEImageProcessor"}))
+    hf = load_model(str(hf_dir), classes=R.CLASSES)
+    assert hf.layout == "huggingface" and hf.num_frames == 4
+    clips = R.frames(2, 4)
+    close(hf.predict(clips), orig.predict(clips), tol=1e-5)
+    # and a full forward of transformers' own model on the same pixels gives the same logits
+    import open_clip
+
+    x = R.centre_crop_normalise(clips, R.IMAGE, R.IMAGENET_MEAN, R.IMAGENET_STD)
+    ids = open_clip.tokenize([c.replace("_", " ") for c in R.CLASSES])
+    with torch.no_grad():
+        full = net.eval()(input_ids=ids, attention_mask=(ids != 0).long(), pixel_values=x).logits_per_video
+    close(hf.predict(clips), full.numpy(), tol=2e-4)
+    (hf_dir / "model.safetensors").unlink()
+    with pytest.raises(HatError, match="no model.safetensors or pytorch_model.bin"):
+        load_model(str(hf_dir), classes=R.CLASSES)
+
+
+@pytest.mark.parametrize("precision", ["bf16", "fp16"])
+def test_half_precision_close_to_fp32(tmp_path, precision):
+    base_path, ck_path = openvclip_files(tmp_path)
+    clips = R.frames(2, 8, 32, 32)
+    full = load_model(str(ck_path), classes=R.CLASSES, clip_weights=str(base_path)).predict(clips)
+    half = load_model(str(ck_path), classes=R.CLASSES, clip_weights=str(base_path), precision=precision)
+    assert half.describe()["precision"] == precision and next(half.net.parameters()).dtype != torch.float32
+    got = half.predict(clips)
+    assert got.dtype == np.float64
+    np.testing.assert_allclose(got, full, atol=0.05 * np.abs(full).max())
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a CUDA device")
+def test_cuda_without_a_gpu_is_refused(tmp_path):
+    ref = R.tiny_clip(6)
+    torch.save(ref.state_dict(), tmp_path / "c.pt")
+    with pytest.raises(HatError, match="no CUDA device is available"):
+        load_model(str(tmp_path / "c.pt"), classes=R.CLASSES, device="cuda")
+    with pytest.raises(HatError, match="unknown device 'gpu0'"):
+        load_model(str(tmp_path / "c.pt"), classes=R.CLASSES, device="gpu0")

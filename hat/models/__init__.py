@@ -19,7 +19,7 @@ from .base import CallableClassifier, VideoClassifier, read_checkpoint
 MODELS: Registry[VideoClassifier] = Registry(
     "model",
     builtin_modules=("hat.models.demo", "hat.models.clip", "hat.models.actionclip",
-                     "hat.models.openvclip"),
+                     "hat.models.openvclip", "hat.models.vificlip", "hat.models.xclip"),
 )
 
 

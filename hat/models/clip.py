@@ -12,12 +12,11 @@ import torch
 from . import MODELS, register_layout
 from .base import Sampling, file_hash
 from .clip_common import (
-    CLIP_MEAN, CLIP_STD, ClipVideoModel, Preprocess, build_clip, mean_template_features, normalize,
-    override_sampling, state_dict_of,
+    CLIP_MEAN, CLIP_STD, FrameMeanCLIP, Preprocess, build_clip, override_sampling, state_dict_of,
 )
 
 
-class ClipZeroShot(ClipVideoModel):
+class ClipZeroShot(FrameMeanCLIP):
     arch = "clip"
     default_templates = "photo"
 
@@ -33,14 +32,6 @@ class ClipZeroShot(ClipVideoModel):
         )
         self.finish_init(net)
 
-    def encode_text(self, tokens: torch.Tensor) -> torch.Tensor:
-        return self.net.encode_text(tokens)
-
-    def logits(self, video: torch.Tensor, text: torch.Tensor) -> torch.Tensor:
-        n, t = video.shape[:2]
-        frames = self.net.encode_image(video.flatten(0, 1)).view(n, t, -1)
-        v = normalize(frames.mean(1))
-        return self.net.logit_scale.exp() * v @ mean_template_features(text).T
 
 
 def is_openai_clip(ckpt: dict) -> bool:

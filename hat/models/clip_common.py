@@ -156,9 +156,9 @@ def build_clip(sd: dict[str, torch.Tensor], what: str, quick_gelu: bool = True) 
     return model.eval()
 
 
-def check_keys(module: torch.nn.Module, sd: dict[str, Any], what: str) -> None:
+def check_keys(module: torch.nn.Module | dict[str, torch.Tensor], sd: dict[str, Any], what: str) -> None:
     """Strict loading, with a message that names the keys instead of a wall of text."""
-    own = dict(module.state_dict())
+    own = dict(module.state_dict()) if isinstance(module, torch.nn.Module) else module
     missing = sorted(set(own) - set(sd))
     extra = sorted(set(sd) - set(own))
     bad = [k for k in set(own) & set(sd) if tuple(own[k].shape) != tuple(sd[k].shape)]
@@ -308,9 +308,9 @@ class ClipVideoModel(VideoClassifier):
 
         return open_clip.tokenize(texts)
 
-    @abstractmethod
     def encode_text(self, tokens: torch.Tensor) -> torch.Tensor:
-        """int [P, L] -> float [P, D] (unnormalised)."""
+        """int [P, L] -> float [P, D] (unnormalised); an open_clip CLIP's text tower unless overridden."""
+        return self.net.encode_text(tokens)
 
     def prompts(self, classes: list[str]) -> list[str]:
         """Template-major order: all classes of the first template, then the second, ..."""
@@ -403,3 +403,12 @@ def normalize(x: torch.Tensor) -> torch.Tensor:
 def mean_template_features(text: torch.Tensor) -> torch.Tensor:
     """[K,C,D] -> [C,D]: each prompt normalised, averaged over templates, renormalised (CLIP's ensembling)."""
     return normalize(normalize(text).mean(0))
+
+
+class FrameMeanCLIP(ClipVideoModel):
+    """Scores of CLIP with frame features averaged (plain CLIP, ViFi-CLIP): mean, normalise, cosine × scale."""
+
+    def logits(self, video: torch.Tensor, text: torch.Tensor) -> torch.Tensor:
+        n, t = video.shape[:2]
+        frames = self.net.encode_image(video.flatten(0, 1)).view(n, t, -1)
+        return self.net.logit_scale.exp() * normalize(frames.mean(1)) @ mean_template_features(text).T

@@ -99,9 +99,6 @@ class OpenVCLIP(ClipVideoModel):
         )
         self.finish_init(net)
 
-    def encode_text(self, tokens: torch.Tensor) -> torch.Tensor:
-        return self.net.encode_text(tokens)
-
     def logits(self, video: torch.Tensor, text: torch.Tensor) -> torch.Tensor:
         n, t = video.shape[:2]
         f = normalize(temporal_encode_image(self.net.visual, video.flatten(0, 1), t)).view(n, t, -1)
