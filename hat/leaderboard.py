@@ -13,11 +13,11 @@ from .pairs import SWAP_TYPES
 from .store import write_csv, write_text
 
 COLUMNS = (
-    ["benchmark", "model", "arch", "n_videos", "oacc", "oacc_top5", "bo_acc", "bor", "ho_acc", "hor"]
+    ["benchmark", "model", "arch", "protocol", "n_videos", "oacc", "oacc_top5", "bo_acc", "bor", "ho_acc", "hor"]
     + [f"{m}_{t}{s}" for t in SWAP_TYPES for m in ("shacc", "sberr") for s in ("", "_std")]
     + ["p_top1", "b_top1", "n_foregrounds", "model_hash", "bench_hash", "hat_version"]
 )
-KEY = ["benchmark", "bench_hash", "model", "model_hash"]
+KEY = ["benchmark", "bench_hash", "model", "model_hash", "protocol"]
 
 
 def row_from_results(res: dict[str, Any]) -> dict[str, Any]:
@@ -25,7 +25,7 @@ def row_from_results(res: dict[str, Any]) -> dict[str, Any]:
     row = {c: m.get(c) for c in COLUMNS}
     row.update(
         benchmark=res["benchmark"]["name"], bench_hash=res["benchmark"].get("hash", ""),
-        model=res["model"].get("name", ""), arch=res["model"].get("arch", ""),
+        model=res["model"].get("name", ""), arch=res["model"].get("arch", ""), protocol=res["model"].get("protocol", ""),
         model_hash=res["model"].get("hash", ""), hat_version=res.get("hat_version", ""),
     )
     return row
@@ -44,7 +44,7 @@ def load_rows(paths: list[str | Path]) -> pd.DataFrame:
             except (json.JSONDecodeError, KeyError, TypeError, AttributeError) as e:
                 raise HatError(f"{p}: not a hat results file ({e})") from None
         elif p.suffix == ".csv":
-            df = pd.read_csv(p, keep_default_na=True, dtype={"model_hash": str, "bench_hash": str})
+            df = pd.read_csv(p, keep_default_na=True, dtype={"model_hash": str, "bench_hash": str, "protocol": str})
             missing = [c for c in ("benchmark", "model") if c not in df.columns]
             if missing:
                 raise HatError(f"{p}: not a leaderboard CSV (no column {missing[0]})")
@@ -83,10 +83,13 @@ def to_markdown(df: pd.DataFrame) -> str:
         return str(v)
 
     lines = ["| " + " | ".join(heads) + " |", "|" + "|".join("---" for _ in heads) + "|"]
-    for r in df.to_dict("records"):
+    repeated = df.duplicated(["benchmark", "model"], keep=False) if len(df) else pd.Series(dtype=bool)
+    for i, r in enumerate(df.to_dict("records")):
         vals = []
         for c in shown:
             text = cell(c, r.get(c))
+            if c == "model" and repeated.iloc[i] and r.get("protocol"):
+                text += f" ({r['protocol']})"  # one checkpoint under several protocols
             sd = r.get(f"{c}_std")
             if text != "-" and sd is not None and not pd.isna(sd) and c.startswith(("shacc", "sberr")):
                 text += f" ± {100 * float(sd):.1f}"

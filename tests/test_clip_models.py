@@ -322,6 +322,17 @@ def test_clip_model_end_to_end_through_cli(tiny_bench, tmp_path):
     assert main(["leaderboard", str(out), "-o", str(board)]) == 0
     row = pd.read_csv(board).iloc[0]
     assert row["model"] == "actionclip-tiny" and row["arch"] == "actionclip"
+    assert row["protocol"].startswith("4f segment x2 views x1 crops, 16 templates")
+    # the same weights under another protocol are another row; the same protocol again replaces its row
+    out2 = tmp_path / "run2"
+    assert main([str(a) for a in ["eval", "--model", path, "--bench", tiny_bench, "--out", out2, "--sets", "original",
+                                  "--templates", "a video of {}."]]) == 0
+    md = tmp_path / "board.md"
+    assert main(["leaderboard", str(out), str(out2), str(out), "-o", str(board), "--markdown", str(md)]) == 0
+    assert md.read_text().count("| actionclip-tiny (") == 2  # the two rows say which protocol they are
+    rows = pd.read_csv(board)
+    assert len(rows) == 2
+    assert {p.split(", ")[1].split(" (")[0] for p in rows["protocol"]} == {"1 templates", "16 templates"}
 
 
 def test_cli_errors_are_one_line(tiny_bench, tmp_path, capsys):
@@ -346,7 +357,7 @@ def test_cli_errors_are_one_line(tiny_bench, tmp_path, capsys):
 # ----------------------------------------------------------------------------- ViFi-CLIP
 
 
-def save_with_yacs_config(obj: dict, frames: int, path) -> None:
+def save_with_yacs_config(obj: dict, frames: int, path, ctx_init: str = "a photo of a") -> None:
     """torch.save ``obj`` plus a config pickled as yacs pickles one (a dict subclass 'yacs.config.CfgNode'
     with flags in its __dict__). The class exists only while saving: loading must not need it."""
     import sys
@@ -364,7 +375,8 @@ def save_with_yacs_config(obj: dict, frames: int, path) -> None:
     cfg = CfgNode({
         "DATA": {"NUM_FRAMES": frames, "INPUT_SIZE": 224, "DATASET": "kinetics400", "LABEL_LIST": "labels/kinetics_400_labels.csv"},
         "MODEL": {"ARCH": "ViT-B/16"}, "TEST": {"NUM_CLIP": 1, "NUM_CROP": 1, "ONLY_TEST": True},
-        "TRAINER": {"ViFi_CLIP": {"PROMPT_MODEL": False, "N_CTX_VISION": 0, "N_CTX_TEXT": 0, "USE": "both"}},
+        "TRAINER": {"ViFi_CLIP": {"PROMPT_MODEL": False, "N_CTX_VISION": 0, "N_CTX_TEXT": 0, "USE": "both",
+                                  "CTX_INIT": ctx_init, "ZS_EVAL": False}},
     })
     saved = {k: sys.modules.get(k) for k in ("yacs", "yacs.config")}
     sys.modules.update({"yacs": pkg, "yacs.config": mod})
@@ -396,7 +408,8 @@ def vificlip_files(tmp_path, seed=31, frames=6):
     sd["module.prompt_learner.complete_text_embeddings"] = torch.randn(400, 77, R.WIDTH)
     ck_path = tmp_path / "vifi_clip_10_epochs_k400_full_finetuned.pth"
     save_with_yacs_config({"model": sd, "optimizer": {"state": {}, "param_groups": [{"lr": 0.1, "params": [0]}]},
-                           "lr_scheduler": {"last_epoch": 9}, "max_accuracy": 71.2, "epoch": 9}, frames, ck_path)
+                           "lr_scheduler": {"last_epoch": 9}, "max_accuracy": 71.2, "epoch": 9}, frames, ck_path,
+                          ctx_init="a video of a")
     return base_path, ck_path, tuned
 
 
@@ -416,8 +429,9 @@ def test_vificlip_matches_reference(tmp_path):
     x = R.centre_crop_normalise(clips, R.IMAGE, R.IMAGENET_MEAN, R.IMAGENET_STD)
     v = R.image_features(ref, x).mean(1)
     v = v / v.norm(dim=-1, keepdim=True)
-    t = R.text_features(ref, [f"a photo of a {c.replace('_', ' ')}." for c in R.CLASSES])
+    t = R.text_features(ref, [f"a video of a {c.replace('_', ' ')}." for c in R.CLASSES])  # the config's CTX_INIT
     t = t / t.norm(dim=-1, keepdim=True)
+    assert model.templates == ("a video of a {}.",)
     close(model.predict(clips), (ref.logit_scale.exp() * v @ t.T).numpy())
 
 

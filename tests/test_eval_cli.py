@@ -67,7 +67,7 @@ def test_eval_demo_model_metrics_and_leaderboard(tiny_bench, demo_ckpt, tmp_path
     lb = tmp_path / "lb.csv"
     assert run("leaderboard", out, "-o", lb, "--markdown", tmp_path / "lb.md") == 0
     df = pd.read_csv(lb)
-    assert list(df.columns[:5]) == ["benchmark", "model", "arch", "n_videos", "oacc"] and len(df) == 1
+    assert list(df.columns[:6]) == ["benchmark", "model", "arch", "protocol", "n_videos", "oacc"] and len(df) == 1
     assert run("leaderboard", lb, out / "results.json", "-o", tmp_path / "lb2.csv") == 0
     assert len(pd.read_csv(tmp_path / "lb2.csv")) == 1
     assert "SHAcc random" in (tmp_path / "lb.md").read_text()

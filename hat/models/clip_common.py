@@ -371,9 +371,19 @@ class ClipVideoModel(VideoClassifier):
             out = (out if self.native_probs or self.view_reduce == "logits" else out.softmax(-1)).mean(1)
         return out.cpu().numpy().astype(np.float64)
 
+    def protocol(self) -> str:
+        """How this run evaluates the weights, short: two runs of one checkpoint differ here or nowhere."""
+        s = self.sampling
+        frames = f"{s.num_frames}f {s.mode}" + (f"/{s.rate}" if s.mode == "dense" else "")
+        names = f", names {Path(self.class_names_file).name}" if self.class_names_file else ""
+        tpl = hashlib.sha256("\n".join(self.templates).encode()).hexdigest()[:6]
+        return (f"{frames} x{s.views} views x{self.preprocess.crops} crops, {len(self.templates)} templates ({tpl}), "
+                f"{self.precision}{names}")
+
     def describe(self) -> dict[str, Any]:
         return {
             "name": self.name, "arch": self.arch, "checkpoint": self.path, "hash": self.weights_hash,
+            "protocol": self.protocol(),
             "num_frames": self.num_frames, "input_size": self.preprocess.size,
             "sampling": self.sampling.to_dict(), "preprocess": asdict(self.preprocess),
             "templates": list(self.templates), "precision": self.precision, "device": str(self.device),

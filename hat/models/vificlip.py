@@ -59,6 +59,12 @@ def config_value(cfg: Any, *keys: str, default: Any = None) -> Any:
     return cfg
 
 
+def config_template(config: Any) -> str:
+    """ViFi-CLIP's prompt: its CTX_INIT words, the class name and a full stop ("a photo of a {}." by default)."""
+    ctx = config_value(config, "TRAINER", "ViFi_CLIP", "CTX_INIT", default="a photo of a")
+    return f"{str(ctx).replace('_', ' ').strip()} {{}}." if ctx else "{}."
+
+
 class ViFiCLIP(FrameMeanCLIP):
     arch = "vificlip"
     default_templates = "photo"
@@ -70,11 +76,13 @@ class ViFiCLIP(FrameMeanCLIP):
         size = net.visual.image_size[0]
         self.config_frames = config_value(config, "DATA", "NUM_FRAMES")
         default = Sampling(int(self.config_frames or 32), "segment", views=int(config_value(config, "TEST", "NUM_CLIP", default=1)))
+        crops = int(crops or config_value(config, "TEST", "NUM_CROP", default=1))
+        kw["templates"] = kw.get("templates") or config_template(config)
         super().__init__(
             path=path, weights_hash=weights_hash,
-            preprocess=Preprocess(size=size, resize=size * 256 // 224, mean=IMAGENET_MEAN, std=IMAGENET_STD,
-                                  crops=int(crops or config_value(config, "TEST", "NUM_CROP", default=1)),
-                                  interpolation="bilinear"),
+            # as its datasets/build.py: short side 256/224 of the input then a centre crop; three crops at input size
+            preprocess=Preprocess(size=size, resize=size if crops == 3 else size * 256 // 224, mean=IMAGENET_MEAN,
+                                  std=IMAGENET_STD, crops=crops, interpolation="bilinear"),
             sampling=override_sampling(default, frames, sampling, rate, views), **kw,
         )
         self.finish_init(net)

@@ -177,8 +177,9 @@ class XCLIP(ClipVideoModel):
             raise HatError(f"{path}: this X-CLIP was built for {self.model_frames} frames (its MIT positions and "
                            f"message tokens), --frames {frames} cannot change that")
         self.layout = layout
-        pre = Preprocess(size=preprocess.size, resize=preprocess.resize, mean=preprocess.mean, std=preprocess.std,
-                         crops=crops, interpolation=preprocess.interpolation)
+        # three crops are taken after resizing the short side to the input size (the original's multi-view test)
+        pre = Preprocess(size=preprocess.size, resize=preprocess.size if crops == 3 else preprocess.resize,
+                         mean=preprocess.mean, std=preprocess.std, crops=crops, interpolation=preprocess.interpolation)
         super().__init__(path=path, weights_hash=weights_hash, preprocess=pre,
                          sampling=override_sampling(Sampling(self.model_frames, "segment"), None, sampling, rate, views),
                          **kw)
