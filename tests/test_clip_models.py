@@ -530,3 +530,52 @@ def test_cuda_without_a_gpu_is_refused(tmp_path):
         load_model(str(tmp_path / "c.pt"), classes=R.CLASSES, device="cuda")
     with pytest.raises(HatError, match="unknown device 'gpu0'"):
         load_model(str(tmp_path / "c.pt"), classes=R.CLASSES, device="gpu0")
+
+
+@pytest.mark.parametrize("arch", ["vificlip", "openvclip", "xclip"])
+def test_every_used_key_is_required(tmp_path, arch):
+    """Dropping any one weight the format uses is an error that names it, never a silent random init."""
+    from hat.models.base import read_checkpoint
+
+    opts = {}
+    if arch == "vificlip":
+        base_path, path, _ = vificlip_files(tmp_path)
+        opts["clip_weights"] = str(base_path)
+        ck = read_checkpoint(path)
+        victim = "module.text_encoder.transformer.resblocks.1.mlp.c_fc.bias"
+        del ck["model"][victim]
+    elif arch == "openvclip":
+        base_path, path = openvclip_files(tmp_path)
+        opts["clip_weights"] = str(base_path)
+        ck = read_checkpoint(path)
+        victim = "model.visual.transformer.resblocks.0.attn.in_proj_bias"
+        del ck["model_state"][victim]
+    else:
+        pytest.importorskip("transformers")
+        path, _ = save_xclip_original(tmp_path)
+        ck = read_checkpoint(path)
+        victim = "prompts_generator.decoder.1.norm3.bias"
+        del ck["model"][victim]
+    torch.save(ck, tmp_path / "broken.pth")
+    with pytest.raises(HatError, match=r"missing|lacks") as e:
+        load_model(str(tmp_path / "broken.pth"), classes=R.CLASSES, **opts)
+    assert victim.split(".")[-2] in str(e.value)
+
+
+def test_class_names_file_and_ssv2_placeholders(tmp_path):
+    from hat.models.clip_common import prompt_name
+
+    assert prompt_name("Putting [something] onto [something]") == "Putting something onto something"
+    assert prompt_name("passing_American_football_(in_game)") == "passing American football (in game)"
+    ref = R.tiny_clip(9)
+    torch.save(ref.state_dict(), tmp_path / "c.pt")
+    names = tmp_path / "names.txt"
+    names.write_text("rappelling\nshooting arrows\nbackbend\nchin-ups\n")
+    model = load_model(str(tmp_path / "c.pt"), classes=R.CLASSES, class_names=str(names))
+    t = R.text_features(ref, [f"a photo of a {c}." for c in names.read_text().split("\n") if c])
+    t = t / t.norm(dim=-1, keepdim=True)
+    close(model.text[0] / model.text[0].norm(dim=-1, keepdim=True), t, tol=1e-5)
+    assert model.describe()["class_names"] == str(names)
+    names.write_text("only one\n")
+    with pytest.raises(HatError, match="1 class names, the benchmark has 4 classes"):
+        load_model(str(tmp_path / "c.pt"), classes=R.CLASSES, class_names=str(names))

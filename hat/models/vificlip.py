@@ -60,7 +60,10 @@ def config_value(cfg: Any, *keys: str, default: Any = None) -> Any:
 
 
 def config_template(config: Any) -> str:
-    """ViFi-CLIP's prompt: its CTX_INIT words, the class name and a full stop ("a photo of a {}." by default)."""
+    """ViFi-CLIP's prompt: its CTX_INIT words, the class name and a full stop ("a photo of a {}." by default);
+    the bare class name in its ZS_EVAL mode."""
+    if config_value(config, "TRAINER", "ViFi_CLIP", "ZS_EVAL", default=False):
+        return "{}"
     ctx = config_value(config, "TRAINER", "ViFi_CLIP", "CTX_INIT", default="a photo of a")
     return f"{str(ctx).replace('_', ' ').strip()} {{}}." if ctx else "{}."
 
