@@ -72,10 +72,12 @@ def make_context(cfg: BuildConfig, out: str | Path) -> BuildContext:
     source = SOURCES.create(cfg.source, **cfg.source_options)
     cfg = cfg.resolved(source.build_defaults)
     cfg.source = SOURCES.resolve(cfg.source)
+    segmenter = SEGMENTERS.create(cfg.segmenter, **cfg.segmenter_options)
+    segmenter.check_source(source)
     return BuildContext(
         cfg=cfg,
         source=source,
-        segmenter=SEGMENTERS.create(cfg.segmenter, **cfg.segmenter_options),
+        segmenter=segmenter,
         inpainter=INPAINTERS.create(cfg.inpainter, **cfg.inpainter_options),
         scene=SCENE_MODELS.create(cfg.scene, **cfg.scene_options),
         out=Path(out),

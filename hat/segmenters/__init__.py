@@ -27,5 +27,8 @@ class Segmenter(ABC):
     def options(self) -> dict:
         return {}
 
+    def check_source(self, source: Source) -> None:
+        """Refuse, before anything is written, a source this segmenter cannot work on."""
+
 
 SEGMENTERS: Registry[Segmenter] = Registry("segmenter", builtin_modules=("hat.segmenters.gt",))

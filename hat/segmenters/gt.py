@@ -13,6 +13,16 @@ from . import SEGMENTERS, Segmentation, Segmenter
 class GroundTruthSegmenter(Segmenter):
     name = "gt"
 
+    def check_source(self, source) -> None:
+        from ..sources.base import Source
+
+        if type(source).gt_masks is Source.gt_masks:
+            from . import SEGMENTERS
+
+            others = [n for n in SEGMENTERS.names() if n != "gt"]
+            raise HatError(f"segmenter 'gt' needs a source with ground-truth masks and '{source.name}' has none; "
+                           f"choose a real segmenter (valid: {', '.join(others) or 'none installed yet'})")
+
     def segment(self, frames, record, source, indices) -> Segmentation:
         masks = source.gt_masks(record, indices)
         if masks is None:

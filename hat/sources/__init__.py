@@ -8,6 +8,7 @@ SOURCES: Registry[Source] = Registry(
     builtin_modules=(
         "hat.sources.synthetic",
         "hat.sources.csvfile",
+        "hat.sources.kinetics",
     ),
 )
 
