@@ -27,4 +27,4 @@ class SceneModel(ABC):
         return {}
 
 
-SCENE_MODELS: Registry[SceneModel] = Registry("scene model", builtin_modules=("hat.scene.colorstats",))
+SCENE_MODELS: Registry[SceneModel] = Registry("scene model", builtin_modules=("hat.scene.colorstats", "hat.scene.classifiers"))

