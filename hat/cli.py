@@ -66,6 +66,8 @@ def cli() -> None:
 @click.option("--limit", type=int, help="only the first N videos (a quick look)")
 @click.option("--shard", help="process every N-th video starting at i: i/N")
 @click.option("--workers", type=int, default=1, show_default=True, help="parallel processes")
+@click.option("--pairs-file", type=click.Path(dir_okay=False),
+              help="use these swaps instead of sampling (e.g. from 'hat import-pairs'); unusable ones are dropped and counted")
 def build(**kw) -> None:
     """Generate a counterfactual benchmark (resumable: rerun the same command to continue)."""
     from .config import BuildConfig, parse_options
@@ -84,6 +86,7 @@ def build(**kw) -> None:
         scene=kw["scene"], scene_options=opts["scene"], k_close=kw["k_close"], k_far=kw["k_far"],
         cov_min=kw["cov_min"], cov_max=kw["cov_max"], repeats=kw["repeats"],
         swap_types=_csv_list(kw["swap_types"]) or [], placement=kw["placement"], seed=kw["seed"], limit=kw["limit"],
+        pairs_file=kw["pairs_file"],
     )
     with progress_bar("build") as update:
         s = run_build(cfg, out, shard=shard, workers=workers, progress=update)
@@ -199,6 +202,26 @@ def export(bench, set_name, out, fmt, repeats) -> None:
     with progress_bar("export") as update:
         table = export_set(b, set_name, out, fmt=fmt, repeats=list(repeats) or None, progress=update)
     console.print(f"{len(table)} clips → {out}/{set_name} (list: {out}/{set_name}.csv)")
+
+
+@cli.command(name="import-pairs")
+@click.argument("folder", type=click.Path(file_okay=False))
+@click.option("--classes", "classes_file", required=True, type=click.Path(dir_okay=False),
+              help="class names in label order, one per line (Kinetics-400: its 400 names)")
+@click.option("--out", required=True, type=click.Path(dir_okay=False), help="pairs CSV to write")
+def import_pairs(folder, classes_file, out) -> None:
+    """Turn HAT's published actionswap_*.pickle files into a pairs CSV ('hat build --pairs-file')."""
+    from .hatpairs import import_hat_pairs
+    from .store import write_csv
+
+    if not Path(classes_file).is_file():
+        raise HatError(f"class list file not found: {classes_file}")
+    classes = [c.strip() for c in Path(classes_file).read_text().splitlines() if c.strip()]
+    pairs, report = import_hat_pairs(folder, classes)
+    write_csv(out, pairs)
+    for line in report.lines():
+        console.print(line)
+    console.print(f"{len(pairs)} pairs → {out}")
 
 
 @cli.command(name="train-demo")

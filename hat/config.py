@@ -44,6 +44,7 @@ class BuildConfig:
     mask_std: tuple[float, float, float] = IMAGENET_STD
     min_videos_per_class: int = 2
     limit: int | None = None  # only the first N videos of the split (a quick look)
+    pairs_file: str | None = None  # use these swaps (e.g. HAT's published ones) instead of sampling
 
     def resolved(self, source_defaults: dict[str, Any]) -> "BuildConfig":
         """Fill unset fields from the source's conventions, then the global defaults; validate."""
@@ -55,6 +56,11 @@ class BuildConfig:
         return cfg
 
     def validate(self) -> None:
+        if self.pairs_file is not None:
+            from pathlib import Path
+
+            if not Path(self.pairs_file).is_file():
+                raise HatError(f"pairs file not found: {self.pairs_file}")
         bad = [s for s in self.swap_types if s not in SWAP_TYPES]
         if bad:
             raise HatError(f"unknown swap type '{bad[0]}' (valid: {', '.join(SWAP_TYPES)})")

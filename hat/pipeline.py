@@ -29,9 +29,9 @@ from .config import BuildConfig
 from .errors import HatError, VideoError
 from .inpainters import INPAINTERS, Inpainter
 from .masks import coverage, decode_rle, encode_rle, temporal_iou
-from .pairs import sample_pairs
+from .pairs import PairReport, sample_pairs
 from .scene import SCENE_MODELS, SceneModel
-from .scene.ranking import class_means, l1_distances, ranking_table
+from .scene.ranking import class_means, l1_distances, ranking_table, ranks
 from .segmenters import SEGMENTERS, Segmenter
 from .sources import SOURCES, Source, VideoRecord
 from .store import ArtifactStore, read_npz, sha256_file, sha256_tree, write_csv, write_json, write_npz, write_text
@@ -379,13 +379,22 @@ def finalize(ctx: BuildContext, recs: list[VideoRecord], summary: BuildSummary) 
         "video_id": manifest["video_id"], "label": manifest["label"],
         "fg_ok": manifest["fg_ok"].astype(bool), "bg_ok": manifest["bg_ok"].astype(bool),
     })
-    pairs, report = sample_pairs(
-        videos, dist, classes, swap_types=cfg.swap_types, repeats=cfg.repeats,
-        k_close=cfg.k_close, k_far=cfg.k_far, seed=cfg.seed,
-    )
+    notes = summary.notes
+    if cfg.pairs_file:
+        from .hatpairs import pairs_from_file
+
+        pairs, dropped = pairs_from_file(cfg.pairs_file, manifest, classes, dist, ranks(dist), cfg.swap_types)
+        report = PairReport()
+        notes.append(f"pairs taken from {cfg.pairs_file} (sha256 {sha256_file(cfg.pairs_file)[:16]}), not sampled")
+        for why, k in sorted(dropped.items()):
+            notes.append(f"{k} given pairs dropped: {why}")
+    else:
+        pairs, report = sample_pairs(
+            videos, dist, classes, swap_types=cfg.swap_types, repeats=cfg.repeats,
+            k_close=cfg.k_close, k_far=cfg.k_far, seed=cfg.seed,
+        )
     write_csv(out / "pairs.csv", pairs)
 
-    notes = summary.notes
     n_others = len(classes) - 1
     if {"close", "far"} <= set(cfg.swap_types) and cfg.k_close + cfg.k_far > n_others:
         notes.append(f"k_close + k_far = {cfg.k_close + cfg.k_far} > {n_others} other classes: Close and Far overlap")
