@@ -92,7 +92,7 @@ def test_csv_source_records_failures_and_builds(tmp_path):
     assert sum(s.failed.values()) == 2
     man = pd.read_csv(tmp_path / "bench" / "manifest.csv", keep_default_na=False)
     failed = man[man["status"] == "failed"].set_index("video_id")
-    assert "missing file" in failed.loc["gone", "reason"] and "frames:" in failed.loc["broken", "reason"]
+    assert "missing video file" in failed.loc["gone", "reason"] and "frames:" in failed.loc["broken", "reason"]
     b = Benchmark(tmp_path / "bench")
     assert b.classes == ["jump", "run"] and len(b.videos) == 6
     assert (b.pairs["fg_video"].isin(b.videos["video_id"])).all()

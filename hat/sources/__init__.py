@@ -9,6 +9,9 @@ SOURCES: Registry[Source] = Registry(
         "hat.sources.synthetic",
         "hat.sources.csvfile",
         "hat.sources.kinetics",
+        "hat.sources.ucf101",
+        "hat.sources.hmdb51",
+        "hat.sources.ssv2",
     ),
 )
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -49,3 +50,34 @@ class Source(ABC):
     def options(self) -> dict[str, Any]:
         """The settings that define this source's content, recorded in benchmark.yaml."""
         return {}
+
+
+class VideoFileSource(Source):
+    """Sources whose records point at video files decoded with PyAV; a missing file is a per-video failure."""
+
+    def probe(self, record: VideoRecord) -> VideoInfo:
+        from ..errors import VideoError
+        from ..video import probe
+
+        if not record.path or not Path(record.path).is_file():
+            raise VideoError("missing video file")
+        return probe(record.path)
+
+    def read(self, record: VideoRecord, indices: np.ndarray) -> np.ndarray:
+        from ..errors import VideoError
+        from ..video import read_frames
+
+        if not record.path or not Path(record.path).is_file():
+            raise VideoError("missing video file")
+        return read_frames(record.path, indices)
+
+
+def require_file(path: str | None, what: str, hint: str) -> Path:
+    from ..errors import HatError
+
+    if not path:
+        raise HatError(f"{what} is required: {hint}")
+    p = Path(path)
+    if not p.exists():
+        raise HatError(f"{what} not found: {path}")
+    return p

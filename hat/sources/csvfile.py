@@ -9,16 +9,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from ..errors import HatError
-from ..video import VideoInfo, probe, read_frames
 from . import SOURCES
-from .base import Source, VideoRecord
+from .base import VideoFileSource, VideoRecord
 
 
-class CsvSource(Source):
+class CsvSource(VideoFileSource):
     name = "csv"
 
     def __init__(self, list: str = "", root: str = "", classes: str = ""):
@@ -70,12 +68,6 @@ class CsvSource(Source):
             vid = getattr(row, "video_id", "") or str(Path(row.path).with_suffix(""))
             out.append(VideoRecord(vid, self._label(row.label), split, str(path)))
         return out
-
-    def probe(self, record: VideoRecord) -> VideoInfo:
-        return probe(record.path)
-
-    def read(self, record: VideoRecord, indices: np.ndarray) -> np.ndarray:
-        return read_frames(record.path, indices)
 
     def options(self) -> dict[str, Any]:
         return {"list": str(self.list_path), "root": str(self.root), "classes": self._classes_file}

@@ -22,9 +22,9 @@ import numpy as np
 import pandas as pd
 
 from ..errors import HatError, VideoError
-from ..video import VideoInfo, probe, read_frames
+from ..video import VideoInfo
 from . import SOURCES
-from .base import Source, VideoRecord
+from .base import VideoFileSource, VideoRecord
 
 VIDEO_EXTS = (".mp4", ".mkv", ".webm", ".avi", ".mov")
 FRAME_PATTERNS = ("{:06d}.jpg", "img_{:05d}.jpg", "{:05d}.jpg", "image_{:05d}.jpg", "frame_{:06d}.jpg")
@@ -52,7 +52,7 @@ def parse_rawframes_list(path: Path) -> list[tuple[str, str, int, int]]:
     return rows
 
 
-class KineticsSource(Source):
+class KineticsSource(VideoFileSource):
     name = "k400"
     build_defaults = {"k_close": 5, "k_far": 200}
 
@@ -160,9 +160,7 @@ class KineticsSource(Source):
 
     def probe(self, record: VideoRecord) -> VideoInfo:
         if self.mode == "videos":
-            if not record.path:
-                raise VideoError("missing video file")
-            return probe(record.path)
+            return super().probe(record)
         d, pat = self._frame_files(record)
         n = int(record.meta.get("n_frames") or 0)
         while n > 0 and not (d / pat.format(n)).is_file():
@@ -174,9 +172,7 @@ class KineticsSource(Source):
 
     def read(self, record: VideoRecord, indices: np.ndarray) -> np.ndarray:
         if self.mode == "videos":
-            if not record.path:
-                raise VideoError("missing video file")
-            return read_frames(record.path, indices)
+            return super().read(record, indices)
         d, pat = self._frame_files(record)
         out = []
         for i in np.asarray(indices, dtype=np.int64):
@@ -194,3 +190,25 @@ class KineticsSource(Source):
 
 SOURCES.register("k400", aliases=("kinetics400",),
                  help="Kinetics-400: official annotation CSV + videos (flat or per class), or rawframes + list file")(KineticsSource)
+
+
+class MimeticsSource(KineticsSource):
+    """Mimetics: mimed actions of 50 Kinetics-400 classes, for evaluation only. Labels index the full
+    Kinetics class list, so Kinetics-trained models score it directly."""
+
+    name = "mimetics"
+    build_defaults: dict[str, Any] = {}
+
+    def __init__(self, root: str = "", annotations: str = "", classes: str = ""):
+        if not classes:
+            raise HatError("source mimetics needs the Kinetics-400 class list: -S classes=k400.txt (labels index all 400)")
+        super().__init__(root=root, annotations=annotations, classes=classes)
+        self._records = {"val": [r for recs in self._records.values() for r in recs]}
+
+    def records(self, split: str) -> list[VideoRecord]:
+        if split not in ("val", "test"):
+            raise HatError(f"mimetics is evaluation only (valid split: val), got '{split}'")
+        return list(self._records["val"])
+
+
+SOURCES.register("mimetics", help="Mimetics (50 Kinetics-400 classes, evaluation only; labels index the 400 classes)")(MimeticsSource)
