@@ -31,10 +31,12 @@ from .inpainters import INPAINTERS, Inpainter
 from .masks import coverage, decode_rle, encode_rle, temporal_iou
 from .pairs import PairReport, sample_pairs
 from .scene import SCENE_MODELS, SceneModel
-from .scene.ranking import class_means, l1_distances, ranking_table, ranks
+from .scene.ranking import class_means, extremes_table, heatmap_png, l1_distances, ranking_table, ranks
 from .segmenters import SEGMENTERS, Segmenter
 from .sources import SOURCES, Source, VideoRecord
-from .store import ArtifactStore, read_npz, sha256_file, sha256_tree, write_csv, write_json, write_npz, write_text
+from .store import (
+    ArtifactStore, read_npz, sha256_file, sha256_tree, write_bytes, write_csv, write_json, write_npz, write_text,
+)
 from .video import ShortVideo, resize_short_side, segment_indices, spread_indices
 
 BENCH_FILE = "benchmark.yaml"
@@ -374,6 +376,8 @@ def finalize(ctx: BuildContext, recs: list[VideoRecord], summary: BuildSummary) 
     dist_df.insert(0, "class", classes)
     write_csv(out / "scene_distance.csv", dist_df)
     write_csv(out / "scene_ranking.csv", ranking_table(dist, classes))
+    write_csv(out / "scene_extremes.csv", extremes_table(dist, classes, cfg.k_close))
+    write_bytes(out / "scene_heatmap.png", heatmap_png(dist, classes))
 
     videos = pd.DataFrame({
         "video_id": manifest["video_id"], "label": manifest["label"],
@@ -421,7 +425,8 @@ def finalize(ctx: BuildContext, recs: list[VideoRecord], summary: BuildSummary) 
         "versions": _versions(),
         "hashes": {
             name: sha256_file(out / name)
-            for name in ("manifest.csv", "classes.txt", "scene_distance.csv", "scene_ranking.csv", "pairs.csv")
+            for name in ("manifest.csv", "classes.txt", "scene_distance.csv", "scene_ranking.csv", "scene_extremes.csv",
+                         "scene_heatmap.png", "pairs.csv")
         }
         | {"artifacts": sha256_tree(out / "artifacts")},
     }

@@ -68,3 +68,22 @@ def test_filters_and_missing_report():
     assert "e0" not in set(pairs["bg_video"])  # not a background
     assert rep.missing[("same", "no other background video of the same class")] == 4
     assert (pairs[pairs["fg_video"] == "d0"]["bg_label"].isin([0, 1, 2])).all()
+
+
+def test_scene_heatmap_and_extremes_by_hand():
+    import cv2
+
+    from hat.scene.ranking import extremes_table, heatmap_png, spectral_order
+
+    # two scene families, interleaved in label order: {0, 2, 4} and {1, 3, 5}
+    fam = np.array([0, 1, 0, 1, 0, 1])
+    dist = np.where(fam[:, None] == fam[None, :], 0.1, 1.0) + 0.01 * np.abs(np.arange(6)[:, None] - np.arange(6)[None, :])
+    np.fill_diagonal(dist, 0)
+    order = spectral_order(dist)
+    assert {tuple(sorted(order[:3])), tuple(sorted(order[3:]))} == {(0, 2, 4), (1, 3, 5)}  # families side by side
+    names = [f"class {i}" for i in range(6)]
+    img = cv2.imdecode(np.frombuffer(heatmap_png(dist, names), np.uint8), cv2.IMREAD_COLOR)
+    assert img.shape[0] == 6 * 24 and img.shape[1] > 6 * 24  # 24 px cells and a margin for the names
+    assert heatmap_png(dist, names) == heatmap_png(dist, names)
+    ext = extremes_table(dist, names, k_close=2, n_far=1)
+    assert ext.loc[0, "closest"] == "class 2; class 4" and ext.loc[0, "farthest"] == "class 5"

@@ -18,7 +18,7 @@ from hat.store import sha256_tree
 
 from conftest import TINY, tiny_config
 
-CANON = ("manifest.csv", "pairs.csv", "scene_distance.csv", "scene_ranking.csv", "classes.txt")
+CANON = ("manifest.csv", "pairs.csv", "scene_distance.csv", "scene_ranking.csv", "scene_extremes.csv", "scene_heatmap.png", "classes.txt")
 
 
 def read(out, name):

@@ -46,3 +46,53 @@ def ranking_table(dist: np.ndarray, classes: list[str]) -> pd.DataFrame:
         for r, b in enumerate(ranked_others(dist, a), start=1):
             rows.append({"class": classes[a], "rank": r, "other": classes[b], "distance": float(dist[a, b])})
     return pd.DataFrame(rows, columns=["class", "rank", "other", "distance"])
+
+
+def spectral_order(dist: np.ndarray) -> np.ndarray:
+    """Classes ordered so that similar scenes sit together (Fiedler vector of a similarity graph)."""
+    c = len(dist)
+    if c < 3:
+        return np.arange(c)
+    off = dist[~np.eye(c, dtype=bool)]
+    sigma = float(np.median(off[np.isfinite(off)])) or 1.0
+    w = np.exp(-np.nan_to_num(dist, nan=np.nanmax(dist)) / sigma)
+    np.fill_diagonal(w, 0)
+    lap = np.diag(w.sum(1)) - w
+    vec = np.linalg.eigh(lap)[1][:, 1]
+    if vec[np.argmax(np.abs(vec))] < 0:  # a fixed sign: the same matrix always gives the same picture
+        vec = -vec
+    return np.argsort(vec, kind="stable")
+
+
+def heatmap_png(dist: np.ndarray, classes: list[str], cell: int | None = None) -> bytes:
+    """The class-to-class scene distance matrix as a PNG, classes in spectral order, names when they fit."""
+    import cv2
+
+    order = spectral_order(dist)
+    d = dist[np.ix_(order, order)]
+    finite = d[np.isfinite(d)]
+    hi = float(finite.max()) if finite.size else 1.0
+    img = (np.clip(np.nan_to_num(d, nan=hi) / (hi or 1.0), 0, 1) * 255).astype(np.uint8)
+    c = len(classes)
+    cell = cell or max(2, min(24, 960 // max(c, 1)))
+    img = cv2.applyColorMap(cv2.resize(img, (c * cell, c * cell), interpolation=cv2.INTER_NEAREST), cv2.COLORMAP_VIRIDIS)
+    if cell >= 12:  # names fit: write them on a margin to the left
+        margin = 8 + 7 * max(len(n) for n in classes)
+        canvas = np.full((c * cell, margin + c * cell, 3), 255, np.uint8)
+        canvas[:, margin:] = img
+        for i, k in enumerate(order):
+            cv2.putText(canvas, classes[k], (4, i * cell + cell - 4), cv2.FONT_HERSHEY_SIMPLEX, 0.35, (0, 0, 0), 1, cv2.LINE_AA)
+        img = canvas
+    ok, buf = cv2.imencode(".png", img)
+    return buf.tobytes()
+
+
+def extremes_table(dist: np.ndarray, classes: list[str], k_close: int, n_far: int = 5) -> pd.DataFrame:
+    """Each class's Close classes and its farthest ones, by name: the table to read before trusting Close/Far."""
+    rows = []
+    for a in range(len(classes)):
+        others = ranked_others(dist, a)
+        rows.append({"class": classes[a],
+                     "closest": "; ".join(classes[b] for b in others[:k_close]),
+                     "farthest": "; ".join(classes[b] for b in others[::-1][:n_far])})
+    return pd.DataFrame(rows, columns=["class", "closest", "farthest"])
