@@ -190,9 +190,11 @@ def leaderboard(inputs, out, markdown) -> None:
 @click.option("--bench", required=True, type=click.Path())
 @click.option("--set", "set_name", required=True, help="set to export (e.g. swap_random, human_only)")
 @click.option("--out", required=True, type=click.Path(file_okay=False))
-@click.option("--format", "fmt", default="mp4", show_default=True, help="mp4 (lossless), frames (PNG) or npz")
+@click.option("--format", "fmt", default="mp4", show_default=True,
+              help="mp4 (lossless), frames (PNG), npz, or mmaction (files + MMAction2 list files)")
+@click.option("--layout", default="rawframes", show_default=True, help="mmaction: rawframes (PNG, img_{:05}.png) or videos")
 @click.option("--repeat", "repeats", type=int, multiple=True, help="only these repeats (swap sets)")
-def export(bench, set_name, out, fmt, repeats) -> None:
+def export(bench, set_name, out, fmt, layout, repeats) -> None:
     """Write a set as files, pixel-identical to what eval sees, with a CSV list of labels."""
     from .bench import Benchmark
     from .export import export_set
@@ -200,7 +202,7 @@ def export(bench, set_name, out, fmt, repeats) -> None:
     b = Benchmark(bench)
     b.check_sets([set_name])
     with progress_bar("export") as update:
-        table = export_set(b, set_name, out, fmt=fmt, repeats=list(repeats) or None, progress=update)
+        table = export_set(b, set_name, out, fmt=fmt, repeats=list(repeats) or None, layout=layout, progress=update)
     console.print(f"{len(table)} clips → {out}/{set_name} (list: {out}/{set_name}.csv)")
 
 

@@ -163,3 +163,34 @@ def test_console_script_and_module_entry(tiny_bench):
     assert r.returncode == 0 and "synthetic" in r.stdout and "propagate" in r.stdout and "swap_far" in r.stdout
     r = subprocess.run([sys.executable, "-m", "hat", "eval", "--model", "x", "--bench", "/nonexistent"], capture_output=True, text=True)
     assert r.returncode == 2 and r.stderr.count("\n") == 1
+
+
+@pytest.mark.parametrize("layout", ["rawframes", "videos"])
+def test_export_mmaction_lists(tiny_bench, tmp_path, layout):
+    """MMAction2's RawframeDataset / VideoDataset list files, per repeat for swaps, files pixel-identical."""
+    import cv2
+
+    out = tmp_path / "mm"
+    assert run("export", "--bench", tiny_bench, "--set", "swap_random", "--out", out, "--format", "mmaction",
+               "--layout", layout) == 0
+    b = Benchmark(tiny_bench)
+    sw = b.pairs[b.pairs["set"] == "swap_random"]
+    whole = (out / f"swap_random_list_{layout}.txt").read_text().splitlines()
+    assert len(whole) == len(sw)
+    for rep in sorted(sw["repeat"].unique()):
+        lines = (out / f"swap_random_r{rep}_list_{layout}.txt").read_text().splitlines()
+        assert len(lines) == (sw["repeat"] == rep).sum()
+    table = pd.read_csv(out / "swap_random.csv", keep_default_na=False)
+    first = whole[0].split(" ")
+    row = table.iloc[0]
+    want = b.compose(Item("swap_random", int(row["repeat"]), row["video_id"], int(row["label"]), row["bg_video"], int(row["bg_label"])))
+    if layout == "rawframes":
+        rel, n, label = first
+        assert int(n) == len(want) and int(label) == row["label"]
+        got = np.stack([cv2.imread(str(out / rel / f"img_{t:05d}.png"))[..., ::-1] for t in range(1, len(want) + 1)])
+    else:
+        rel, label = first
+        assert rel.endswith(".mp4") and int(label) == row["label"]
+        got = read_frames(out / rel, np.arange(len(want)))
+    assert np.array_equal(got, want)
+    assert run("export", "--bench", tiny_bench, "--set", "original", "--out", out, "--format", "mmaction", "--layout", "lmdb") == 2
