@@ -23,8 +23,9 @@ from .pairs import SWAP_TYPES
 from .store import ArtifactStore, read_npz, sha256_file, stable_seed
 
 BASE_SETS = ("original", "human_only", "background_only", "masked_background", "masked_person")
+OBJECT_SETS = ("masked_object_box", "masked_object_shape", "masked_background_objects")  # videos with named objects
 SWAP_SETS = tuple(f"swap_{t}" for t in SWAP_TYPES)
-ALL_SETS = BASE_SETS + SWAP_SETS
+ALL_SETS = BASE_SETS + OBJECT_SETS + SWAP_SETS
 
 
 @dataclass
@@ -39,6 +40,8 @@ class VideoParts:
     src_index: np.ndarray  # [T] index of each frame in the source video
     n_frames: int  # frames in the source video
     fps: float  # its frame rate (0 when unknown)
+    object_masks: np.ndarray | None = None  # [T,H,W] bool, named objects (SSv2), kept apart from the person
+    object_boxes: list[np.ndarray] | None = None  # per frame [K,6]: box, score, object index
 
 
 @dataclass(frozen=True)
@@ -78,9 +81,15 @@ class Benchmark:
     def videos(self) -> pd.DataFrame:
         return self.manifest[self.manifest["status"] == "ok"]
 
+    def _has_objects(self) -> pd.Series:
+        if "objects" not in self.manifest.columns:
+            return pd.Series(False, index=self.manifest.index)
+        return self.manifest["objects"].astype(str) != ""
+
     def available_sets(self) -> list[str]:
         swaps = set(self.pairs["set"].unique())
-        return [s for s in ALL_SETS if s in BASE_SETS or s in swaps]
+        objects = bool(self._has_objects()[self.manifest["status"] == "ok"].any())
+        return [s for s in ALL_SETS if s in BASE_SETS or s in swaps or (objects and s in OBJECT_SETS)]
 
     def check_sets(self, sets: list[str] | None) -> list[str]:
         avail = self.available_sets()
@@ -99,8 +108,11 @@ class Benchmark:
         masks = decode_rle([seg["rle"][i] for i in pos])
         boxes = [np.asarray(seg["boxes"][i], dtype=np.float32).reshape(-1, 5) for i in pos]
         bg = read_npz(st.path("inpaint", video_id, "npz"))["bg"]
+        obj = seg.get("objects")
+        obj_masks = decode_rle([obj["rle"][i] for i in pos]) if obj else None
+        obj_boxes = [np.asarray(obj["boxes"][i], dtype=np.float32).reshape(-1, 6) for i in pos] if obj else None
         return VideoParts(video_id, fr["frames"][pos], masks, boxes, bg, fr["src_index"][pos], int(fr["info"][0]),
-                          float(fr["info"][3]))
+                          float(fr["info"][3]), obj_masks, obj_boxes)
 
     def _load_background(self, video_id: str) -> tuple[np.ndarray, np.ndarray]:
         """Only what a swap needs of its background video: no frames decompressed."""
@@ -143,6 +155,17 @@ class Benchmark:
             return C.mask_background(a.frames, a.masks, self.mask_color(s, a.video_id))
         if s == "masked_person":
             return C.mask_boxes(a.frames, a.boxes, self.mask_color(s, a.video_id))
+        if s in OBJECT_SETS:
+            if a.object_masks is None:
+                raise HatError(f"video '{a.video_id}' has no object masks; set '{s}' needs a segmenter that masks named objects")
+            if s == "masked_object_box":
+                return C.mask_boxes(a.frames, a.object_boxes, self.mask_color(s, a.video_id))
+            if s == "masked_object_shape":
+                return C.mask_objects(a.frames, a.object_masks, self.mask_color(s, a.video_id))
+            bg_c, obj_c = self.mask_color(s, a.video_id), self.mask_color(s + "/objects", a.video_id)
+            if (bg_c == obj_c).all():  # two colours, even in the 1-in-16M case
+                obj_c = 255 - bg_c
+            return C.mask_background_and_objects(a.frames, a.masks, a.object_masks, bg_c, obj_c)
         if s in SWAP_SETS:
             bg, bg_masks = self.background(item.bg_video)
             return C.action_swap(a.frames, a.masks, bg, bg_masks, self.config["placement"])
@@ -155,10 +178,11 @@ class Benchmark:
         if repeats is not None:
             swaps = swaps[swaps["repeat"].isin(repeats)]
         by_fg = {vid: g for vid, g in swaps.groupby("fg_video", sort=False)}
+        has_obj = dict(zip(self.manifest["video_id"], self._has_objects()))
         for row in self.videos.itertuples(index=False):
             vid, label = row.video_id, int(row.label)
             for s in sets:
-                if s in BASE_SETS:
+                if s in BASE_SETS or (s in OBJECT_SETS and has_obj[vid]):
                     yield Item(s, 0, vid, label)
             if vid in by_fg:
                 for p in by_fg[vid].itertuples(index=False):

@@ -59,6 +59,16 @@ def cli() -> None:
 @click.option("--k-far", type=int, help="Far: backgrounds from the k farthest classes [source default, else 200]")
 @click.option("--cov-min", type=float, default=0.05, show_default=True, help="min person coverage of a foreground")
 @click.option("--cov-max", type=float, default=0.50, show_default=True, help="max person coverage (fg and bg)")
+@click.option("--mask-smooth", type=int, default=1, show_default=True,
+              help="temporal majority vote over this many stored frames (odd; 1 = off)")
+@click.option("--flicker-ratio", type=float, default=0.5, show_default=True,
+              help="a frame flickers if its mask overlaps both neighbours less than this times their own overlap")
+@click.option("--gdino-config", type=click.Path(dir_okay=False), help="grounded-sam: GroundingDINO config [SwinT OGC]")
+@click.option("--gdino-ckpt", type=click.Path(dir_okay=False), help="grounded-sam: groundingdino_swint_ogc.pth")
+@click.option("--gdino-text-encoder", type=click.Path(file_okay=False), help="grounded-sam: local bert-base-uncased folder")
+@click.option("--sam-ckpt", type=click.Path(dir_okay=False), help="grounded-sam: sam_vit_{h,l,b}_*.pth")
+@click.option("--sam-type", type=click.Choice(["auto", "vit_h", "vit_l", "vit_b"]), help="grounded-sam: SAM size [auto]")
+@click.option("--device", help="cpu, cuda, cuda:N for the backends that take one [cpu]")
 @click.option("--repeats", type=int, default=3, show_default=True)
 @click.option("--swap-types", default="random,close,far,same", show_default=True)
 @click.option("--placement", default="match", show_default=True, help="match (move to the removed human) or keep")
@@ -78,13 +88,15 @@ def build(**kw) -> None:
     workers = kw.pop("workers")
     out = kw.pop("out")
     opts = {k: parse_options(kw.pop(f"{k}_opt"), k) for k in ("source", "segmenter", "inpainter", "scene")}
+    _backend_flags(kw, opts)
     cfg = BuildConfig(
         source=kw["source"], source_options=opts["source"], split=kw["split"],
         num_frames=kw["num_frames"], context_frames=kw["context_frames"], short_side=kw["short_side"],
         segmenter=kw["segmenter"], segmenter_options=opts["segmenter"],
         inpainter=kw["inpainter"], inpainter_options=opts["inpainter"],
         scene=kw["scene"], scene_options=opts["scene"], k_close=kw["k_close"], k_far=kw["k_far"],
-        cov_min=kw["cov_min"], cov_max=kw["cov_max"], repeats=kw["repeats"],
+        cov_min=kw["cov_min"], cov_max=kw["cov_max"], mask_smooth=kw["mask_smooth"], flicker_ratio=kw["flicker_ratio"],
+        repeats=kw["repeats"],
         swap_types=_csv_list(kw["swap_types"]) or [], placement=kw["placement"], seed=kw["seed"], limit=kw["limit"],
         pairs_file=kw["pairs_file"],
     )
@@ -107,6 +119,33 @@ def build(**kw) -> None:
         console.print("pairs: " + ", ".join(f"{k} {v}" for k, v in c["pairs"].items()))
     for note in s.notes:
         console.print(f"[yellow]note:[/yellow] {note}")
+
+
+_SEGMENTER_FLAGS = ("gdino_config", "gdino_ckpt", "gdino_text_encoder", "sam_ckpt", "sam_type")
+
+
+def _backend_flags(kw: dict, opts: dict[str, dict]) -> None:
+    """Dedicated flags are segmenter options; --device goes to every backend that takes one."""
+    from .inpainters import INPAINTERS
+    from .registry import accepts
+    from .scene import SCENE_MODELS
+    from .segmenters import SEGMENTERS
+
+    given = {k: kw.pop(k) for k in _SEGMENTER_FLAGS}
+    given = {k: v for k, v in given.items() if v is not None}
+    if given and not accepts(SEGMENTERS, kw["segmenter"], next(iter(given))):
+        flag = "--" + next(iter(given)).replace("_", "-")
+        raise HatError(f"{flag} is an option of --segmenter grounded-sam, not of '{kw['segmenter']}'")
+    opts["segmenter"] = {**given, **opts["segmenter"]}
+    device = kw.pop("device")
+    if device:
+        takers = [k for k, reg in (("segmenter", SEGMENTERS), ("inpainter", INPAINTERS), ("scene", SCENE_MODELS))
+                  if accepts(reg, kw[k], "device")]
+        if not takers:
+            raise HatError(f"--device: none of the chosen backends runs on a device (segmenter '{kw['segmenter']}', "
+                           f"inpainter '{kw['inpainter']}', scene '{kw['scene']}')")
+        for k in takers:
+            opts[k].setdefault("device", device)
 
 
 @cli.command(name="eval")
@@ -266,11 +305,13 @@ def list_cmd() -> None:
     from .segmenters import SEGMENTERS
     from .sources import SOURCES
 
-    for reg in (SOURCES, SEGMENTERS, INPAINTERS, SCENE_MODELS, MODELS):
+    regs = (SOURCES, SEGMENTERS, INPAINTERS, SCENE_MODELS, MODELS)
+    width = max(len(e.name) for reg in regs for e in reg.entries())
+    for reg in regs:
         click.echo(f"{reg.kind}s:")
         for e in reg.entries():
             alias = f" (alias: {', '.join(e.aliases)})" if e.aliases else ""
-            click.echo(f"  {e.name:<14} {e.help}{alias}")
+            click.echo(f"  {e.name:<{width}} {e.help}{alias}")
     click.echo("sets:\n  " + ", ".join(ALL_SETS))
 
 

@@ -35,6 +35,17 @@ def mask_boxes(frames: np.ndarray, boxes_per_frame: list[np.ndarray], color) -> 
     return fill(frames, boxes_mask(boxes_per_frame, h, w), color)
 
 
+def mask_objects(frames: np.ndarray, object_masks: np.ndarray, color) -> np.ndarray:
+    """The named objects' shapes filled with one colour (object shape masking)."""
+    return fill(frames, object_masks, color)
+
+
+def mask_background_and_objects(frames: np.ndarray, masks: np.ndarray, object_masks: np.ndarray, bg_color, obj_color) -> np.ndarray:
+    """Background in one colour, the objects in another, painted last: only the person's own pixels stay."""
+    out = fill(frames, ~np.asarray(masks, dtype=bool), bg_color)
+    return fill(out, object_masks, obj_color)
+
+
 def normal_color(rng: np.random.Generator, mean=(0.485, 0.456, 0.406), std=(0.229, 0.224, 0.225)) -> np.ndarray:
     """c ~ N(0, I) in normalised pixel space, mapped back to uint8 RGB (one colour per video)."""
     c = rng.standard_normal(3)

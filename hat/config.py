@@ -36,6 +36,8 @@ class BuildConfig:
     k_far: int | None = None
     cov_min: float = 0.05  # a foreground needs every eval frame's person mask within [cov_min, cov_max]
     cov_max: float = 0.50  # a background needs only the upper bound (a little person is fine)
+    mask_smooth: int = 1  # temporal majority vote over this many stored frames (odd; 1 = off)
+    flicker_ratio: float = 0.5  # a frame flickers if it overlaps both neighbours < ratio x their own overlap
     repeats: int = 3
     swap_types: list[str] = field(default_factory=lambda: list(SWAP_TYPES))
     placement: str = "match"
@@ -66,6 +68,10 @@ class BuildConfig:
             raise HatError(f"unknown swap type '{bad[0]}' (valid: {', '.join(SWAP_TYPES)})")
         if self.placement not in ("match", "keep"):
             raise HatError(f"unknown placement '{self.placement}' (valid: keep, match)")
+        if self.mask_smooth < 1 or self.mask_smooth % 2 == 0:
+            raise HatError(f"mask_smooth must be an odd window of at least 1 frame (got {self.mask_smooth})")
+        if not 0 <= self.flicker_ratio <= 1:
+            raise HatError(f"flicker_ratio must be within [0, 1] (got {self.flicker_ratio})")
         if not 0 <= self.cov_min < self.cov_max <= 1:
             raise HatError(f"coverage bounds must satisfy 0 <= cov_min < cov_max <= 1 (got {self.cov_min}, {self.cov_max})")
         for key in ("num_frames", "repeats", "k_close", "k_far", "limit", "short_side", "context_frames"):

@@ -15,7 +15,8 @@ from .store import write_csv, write_text
 COLUMNS = (
     ["benchmark", "model", "arch", "protocol", "n_videos", "oacc", "oacc_top5", "bo_acc", "bor", "ho_acc", "hor"]
     + [f"{m}_{t}{s}" for t in SWAP_TYPES for m in ("shacc", "sberr") for s in ("", "_std")]
-    + ["p_top1", "b_top1", "n_foregrounds", "model_hash", "bench_hash", "hat_version"]
+    + ["p_top1", "b_top1", "obj_box_top1", "obj_shape_top1", "p_obj_top1", "n_foregrounds", "model_hash", "bench_hash",
+       "hat_version"]
 )
 KEY = ["benchmark", "bench_hash", "model", "model_hash", "protocol"]
 

@@ -82,3 +82,66 @@ def temporal_iou(masks: np.ndarray) -> np.ndarray:
     inter = (a & b).reshape(len(a), -1).sum(1)
     union = (a | b).reshape(len(a), -1).sum(1)
     return np.where(union > 0, inter / np.maximum(union, 1), 1.0)
+
+
+def smooth_masks(masks: np.ndarray, window: int = 3) -> np.ndarray:
+    """Temporal majority vote over ``window`` neighbouring frames (odd); the ends vote over what exists.
+
+    Removes one-frame flicker (a limb lost or a blob added for one frame) without moving edges that
+    persist; window 1 returns a copy.
+    """
+    masks = np.asarray(masks, dtype=bool)
+    if window < 1 or window % 2 == 0:
+        raise ValueError(f"smoothing window must be odd and positive (got {window})")
+    if window == 1 or len(masks) < 2:
+        return masks.copy()
+    r = window // 2
+    n = len(masks)
+    csum = np.concatenate([np.zeros((1, *masks.shape[1:]), np.int32), np.cumsum(masks, axis=0, dtype=np.int32)])
+    lo = np.clip(np.arange(n) - r, 0, n)
+    hi = np.clip(np.arange(n) + r + 1, 0, n)
+    votes = 2 * (csum[hi] - csum[lo])
+    count = (hi - lo)[:, None, None]
+    return (votes > count) | ((votes == count) & masks)  # a tie (at the ends) keeps the frame's own value
+
+
+def component_boxes(mask: np.ndarray, min_area: float = 0.002, score: np.ndarray | None = None) -> np.ndarray:
+    """Boxes [K,5] of the connected components of one mask covering at least ``min_area`` of the frame.
+
+    For segmenters that give masks but no detector boxes: each blob is a person box for B-top1.
+    The score is the mean of ``score`` (e.g. the soft probability) over the blob, else 1.
+    """
+    mask = np.asarray(mask, dtype=bool)
+    h, w = mask.shape
+    n, lab, stats, _ = cv2.connectedComponentsWithStats(mask.astype(np.uint8), connectivity=8)
+    rows = []
+    for k in range(1, n):
+        x, y, bw, bh, area = stats[k]
+        if area < min_area * h * w:
+            continue
+        s = float(score[lab == k].mean()) if score is not None else 1.0
+        rows.append([x, y, x + bw, y + bh, s])
+    return np.asarray(rows, dtype=np.float32).reshape(-1, 5)
+
+
+def _iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    inter = (a & b).reshape(len(a), -1).sum(1)
+    union = (a | b).reshape(len(a), -1).sum(1)
+    return np.where(union > 0, inter / np.maximum(union, 1), 1.0)
+
+
+def flicker_frames(masks: np.ndarray, ratio: float = 0.5) -> np.ndarray:
+    """Frames whose mask disagrees with both neighbours while the neighbours agree with each other.
+
+    A frame t flickers when max(IoU(t-1, t), IoU(t, t+1)) < ratio * IoU(t-1, t+1). Comparing with
+    the neighbours' own overlap discounts real motion (stored frames can be far apart in time, so a
+    moving person overlaps little anyway); a limb or a whole person lost for one frame still shows.
+    The first and last frames are never flagged.
+    """
+    masks = np.asarray(masks, dtype=bool)
+    out = np.zeros(len(masks), dtype=bool)
+    if len(masks) < 3:
+        return out
+    prev, nxt, skip = _iou(masks[:-2], masks[1:-1]), _iou(masks[1:-1], masks[2:]), _iou(masks[:-2], masks[2:])
+    out[1:-1] = np.maximum(prev, nxt) < ratio * skip
+    return out

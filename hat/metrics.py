@@ -42,6 +42,8 @@ def compute_metrics(pred: pd.DataFrame) -> dict[str, Any]:
     m["ho_acc"], m["ho_acc_top5"] = _acc(get("human_only")), _acc(get("human_only"), 5)
     m["bor"], m["hor"] = _ratio(m["bo_acc"], m["oacc"]), _ratio(m["ho_acc"], m["oacc"])
     m["p_top1"], m["b_top1"] = _acc(get("masked_background")), _acc(get("masked_person"))
+    m["obj_box_top1"], m["obj_shape_top1"] = _acc(get("masked_object_box")), _acc(get("masked_object_shape"))
+    m["p_obj_top1"] = _acc(get("masked_background_objects"))
     fg_ids: set[str] = set()
     for t in SWAP_TYPES:
         sw = get(f"swap_{t}")
@@ -67,7 +69,8 @@ def per_class(pred: pd.DataFrame, classes: list[str]) -> pd.DataFrame:
     for c, name in enumerate(classes):
         sub = pred[pred["label"] == c]
         row: dict[str, Any] = {"label": c, "class": name, "n": int((sub["set"] == "original").sum())}
-        for s in ("original", "background_only", "human_only", "masked_background", "masked_person"):
+        for s in ("original", "background_only", "human_only", "masked_background", "masked_person",
+                  "masked_object_box", "masked_object_shape", "masked_background_objects"):
             row[f"{s}_top1"] = _acc(sub[sub["set"] == s])
         for t in SWAP_TYPES:
             sw = sub[sub["set"] == f"swap_{t}"]
@@ -90,4 +93,8 @@ def format_summary(m: dict[str, Any]) -> list[tuple[str, str]]:
                         f"{pct(m[f'sberr_{t}'])} ± {pct(m[f'sberr_{t}_std'])}"))
     out.append(("P-top1 (background masked)", pct(m["p_top1"])))
     out.append(("B-top1 (person boxes masked)", pct(m["b_top1"])))
+    for key, what in (("obj_box_top1", "Object boxes masked top-1"), ("obj_shape_top1", "Object shapes masked top-1"),
+                      ("p_obj_top1", "Background + objects masked top-1")):
+        if m.get(key) is not None:
+            out.append((what, pct(m[key])))
     return out

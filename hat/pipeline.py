@@ -28,7 +28,7 @@ from . import __version__
 from .config import BuildConfig
 from .errors import HatError, VideoError
 from .inpainters import INPAINTERS, Inpainter
-from .masks import coverage, decode_rle, encode_rle, temporal_iou
+from .masks import coverage, decode_rle, encode_rle, flicker_frames, smooth_masks, temporal_iou
 from .pairs import PairReport, sample_pairs
 from .scene import SCENE_MODELS, SceneModel
 from .scene.ranking import class_means, extremes_table, heatmap_png, l1_distances, ranking_table, ranks
@@ -119,15 +119,34 @@ def stage_frames(ctx: BuildContext, rec: VideoRecord) -> dict[str, np.ndarray]:
     }
 
 
+def _box_rows(boxes: list[np.ndarray], cols: int) -> list[list[list[float]]]:
+    return [np.round(np.asarray(b, dtype=np.float64).reshape(-1, cols), 2).tolist() for b in boxes]
+
+
 def stage_segment(ctx: BuildContext, rec: VideoRecord, fr: dict[str, np.ndarray]) -> dict[str, Any]:
+    """Person masks (and named objects' masks, kept apart), optionally smoothed over time, as RLE."""
     seg = ctx.segmenter.segment(fr["frames"], rec, ctx.source, fr["src_index"])
-    if seg.masks.shape != fr["frames"].shape[:3]:
-        raise RuntimeError(f"segmenter {ctx.segmenter.name} returned masks {seg.masks.shape} for frames {fr['frames'].shape}")
-    return {
-        "size": list(seg.masks.shape[1:3]),
-        "rle": encode_rle(seg.masks),
-        "boxes": [np.round(np.asarray(b, dtype=np.float64).reshape(-1, 5), 2).tolist() for b in seg.boxes],
+    n = len(fr["frames"])
+    for what, m in (("masks", seg.masks), ("object masks", seg.object_masks)):
+        if m is not None and m.shape != fr["frames"].shape[:3]:
+            raise RuntimeError(f"segmenter {ctx.segmenter.name} returned {what} {m.shape} for frames {fr['frames'].shape}")
+    if len(seg.boxes) != n:
+        raise RuntimeError(f"segmenter {ctx.segmenter.name} returned boxes for {len(seg.boxes)} of {n} frames")
+    window = ctx.cfg.mask_smooth
+    masks = smooth_masks(seg.masks, window) if window > 1 else np.asarray(seg.masks, dtype=bool)
+    out: dict[str, Any] = {
+        "size": list(masks.shape[1:3]),
+        "rle": encode_rle(masks),
+        "boxes": _box_rows(seg.boxes, 5),
     }
+    if seg.object_masks is not None:
+        obj = smooth_masks(seg.object_masks, window) if window > 1 else np.asarray(seg.object_masks, dtype=bool)
+        out["objects"] = {
+            "names": list(seg.object_names),
+            "rle": encode_rle(obj),
+            "boxes": _box_rows(seg.object_boxes or [np.zeros((0, 6))] * n, 6),
+        }
+    return out
 
 
 def stage_inpaint(ctx: BuildContext, rec: VideoRecord, fr: dict[str, np.ndarray], masks: np.ndarray) -> dict[str, np.ndarray]:
@@ -313,8 +332,10 @@ def _finished(ctx: BuildContext, rec: VideoRecord) -> bool:
 # ----------------------------------------------------------------------------- aggregates
 
 
-def _video_row(ctx: BuildContext, rec: VideoRecord) -> tuple[dict[str, Any], np.ndarray | None, np.ndarray | None]:
-    """Manifest row, scene descriptor and (rgb_mean * n, n) of one video."""
+def _video_row(
+    ctx: BuildContext, rec: VideoRecord
+) -> tuple[dict[str, Any], np.ndarray | None, np.ndarray | None, list[dict[str, Any]]]:
+    """Manifest row, scene descriptor, (rgb_mean * n, n) and per-frame mask-quality rows of one video."""
     cfg, st = ctx.cfg, ctx.store
     row: dict[str, Any] = {
         "video_id": rec.video_id, "label": rec.label, "class": ctx.source.classes[rec.label], "split": rec.split,
@@ -326,18 +347,22 @@ def _video_row(ctx: BuildContext, rec: VideoRecord) -> tuple[dict[str, Any], np.
     if err.is_file():
         e = json.loads(err.read_text())
         row.update(status="failed", reason=f"{e['stage']}: {e['reason']}", fg_ok=False, bg_ok=False)
-        return row, None, None
+        return row, None, None, []
     with np.load(st.path("frames", rec.video_id, "npz"), allow_pickle=False) as z:  # lazy: frames stay packed
-        fr = {k: z[k] for k in ("info", "eval_pos", "rgb_mean", "n_pixels")}
-    masks, _ = load_masks(st.path("segment", rec.video_id, "json"))
-    ev = masks[fr["eval_pos"]]
-    cov = coverage(ev)
+        fr = {k: z[k] for k in ("info", "eval_pos", "rgb_mean", "n_pixels", "src_index")}
+    seg = json.loads(st.path("segment", rec.video_id, "json").read_text())
+    masks = decode_rle(seg["rle"])
+    all_cov = coverage(masks)
+    cov = all_cov[fr["eval_pos"]]
+    iou = temporal_iou(masks) if len(masks) > 1 else np.ones(0)
     n, h, w, fps = fr["info"]
     row.update(
         n_frames=int(n), height=int(h), width=int(w), fps=round(float(fps), 3),
         work_height=int(masks.shape[1]), work_width=int(masks.shape[2]),
         cov_min=float(cov.min()), cov_mean=float(cov.mean()), cov_max=float(cov.max()),
-        frames_no_human=int((cov == 0).sum()), mask_iou=float(temporal_iou(masks).mean()) if len(masks) > 1 else 1.0,
+        frames_no_human=int((cov == 0).sum()),
+        mask_iou=float(iou.mean()) if len(iou) else 1.0, mask_iou_min=float(iou.min()) if len(iou) else 1.0,
+        flicker=int(flicker_frames(masks, cfg.flicker_ratio).sum()),
     )
     low, high = int((cov < cfg.cov_min).sum()), int((cov > cfg.cov_max).sum())
     reasons = []
@@ -348,18 +373,38 @@ def _video_row(ctx: BuildContext, rec: VideoRecord) -> tuple[dict[str, Any], np.
     row["fg_ok"] = not reasons
     row["bg_ok"] = not high
     row["reason"] = "; ".join(reasons)
+    flags = [f for f, on in (("no_human", row["frames_no_human"]), ("flicker", row["flicker"]),
+                             ("low_cov", low), ("high_cov", high)) if on]
+    row["flags"] = ";".join(flags)
+    objects = seg.get("objects")
+    obj_cov = coverage(decode_rle(objects["rle"])) if objects else None
+    row["objects"] = "|".join(objects["names"]) if objects else ""
+    row["obj_cov_mean"] = float(obj_cov[fr["eval_pos"]].mean()) if objects else 0.0
+    is_eval = np.zeros(len(masks), bool)
+    is_eval[fr["eval_pos"]] = True
+    quality = [
+        {"video_id": rec.video_id, "frame": int(fr["src_index"][i]), "eval": bool(is_eval[i]),
+         "coverage": round(float(all_cov[i]), 6), "iou_prev": round(float(iou[i - 1]), 6) if i else float("nan"),
+         "person_boxes": len(seg["boxes"][i]),
+         "object_coverage": round(float(obj_cov[i]), 6) if objects else float("nan")}
+        for i in range(len(masks))
+    ]
     desc = read_npz(st.path("scene", rec.video_id, "npz"))["descriptor"]
     colour = np.concatenate([fr["rgb_mean"] * int(fr["n_pixels"]), [int(fr["n_pixels"])]])
-    return row, desc, colour
+    return row, desc, colour, quality
+
+
+_QUALITY_COLUMNS = ("video_id", "frame", "eval", "coverage", "iou_prev", "person_boxes", "object_coverage")
 
 
 def finalize(ctx: BuildContext, recs: list[VideoRecord], summary: BuildSummary) -> None:
     cfg, out = ctx.cfg, ctx.out
     classes = ctx.source.classes
-    rows, descs, labels, colour = [], [], [], np.zeros(4)
+    rows, descs, labels, colour, quality = [], [], [], np.zeros(4), []
     for rec in recs:
-        row, desc, col = _video_row(ctx, rec)
+        row, desc, col, q = _video_row(ctx, rec)
         rows.append(row)
+        quality.extend(q)
         if desc is not None:
             descs.append(desc)
             labels.append(rec.label)
@@ -369,6 +414,7 @@ def finalize(ctx: BuildContext, recs: list[VideoRecord], summary: BuildSummary) 
     if ok.empty:
         raise HatError("no usable video: every video failed (see manifest.csv reasons)")
     write_csv(out / "manifest.csv", manifest)
+    write_csv(out / "mask_quality.csv", pd.DataFrame(quality, columns=list(_QUALITY_COLUMNS)))
     write_text(out / "classes.txt", "".join(f"{c}\n" for c in classes))
 
     dist = l1_distances(class_means(np.stack(descs), np.array(labels), len(classes)))
@@ -408,9 +454,13 @@ def finalize(ctx: BuildContext, recs: list[VideoRecord], summary: BuildSummary) 
         notes.append(f"{len(few)} classes have fewer than {cfg.min_videos_per_class} usable foreground videos: {', '.join(few[:20])}")
     for (swap, reason), k in sorted(report.missing.items()):
         notes.append(f"swap_{swap}: {k} pairs not made ({reason})")
+    flagged = ok["flags"].astype(str).str.contains("flicker")
+    if flagged.any():
+        notes.append(f"{int(flagged.sum())} videos have flickering masks (a frame unlike both neighbours; see mask_quality.csv)")
     summary.counts = {
         "videos": len(manifest), "ok": int(len(ok)), "failed": int((manifest["status"] != "ok").sum()),
         "foregrounds": int(ok["fg_ok"].astype(bool).sum()), "backgrounds": int(ok["bg_ok"].astype(bool).sum()),
+        "objects": int((ok["objects"].astype(str) != "").sum()),
         "pairs": {k: int(v) for k, v in sorted(report.made.items())},
     }
     bench = {
@@ -425,7 +475,7 @@ def finalize(ctx: BuildContext, recs: list[VideoRecord], summary: BuildSummary) 
         "versions": _versions(),
         "hashes": {
             name: sha256_file(out / name)
-            for name in ("manifest.csv", "classes.txt", "scene_distance.csv", "scene_ranking.csv", "scene_extremes.csv",
+            for name in ("manifest.csv", "mask_quality.csv", "classes.txt", "scene_distance.csv", "scene_ranking.csv", "scene_extremes.csv",
                          "scene_heatmap.png", "pairs.csv")
         }
         | {"artifacts": sha256_tree(out / "artifacts")},

@@ -77,6 +77,16 @@ class Registry(Generic[T]):
         return entry.factory(**options)
 
 
+def accepts(registry: Registry[Any], name: str, option: str) -> bool:
+    """Whether backend ``name`` takes keyword ``option`` (False for unknown names: create() will say why)."""
+    try:
+        factory = registry._entries[registry.resolve(name)].factory
+    except HatError:
+        return False
+    params = inspect.signature(factory).parameters
+    return option in params or any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
+
+
 def check_options(what: str, fn: Callable[..., Any], options: dict[str, Any]) -> None:
     params = inspect.signature(fn).parameters
     if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):

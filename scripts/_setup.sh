@@ -10,5 +10,11 @@ if [ ! -f "$stamp" ] || [ setup.cfg -nt "$stamp" ] || [ pyproject.toml -nt "$sta
   .venv/bin/python -m pip install -qq --disable-pip-version-check -e ".[test]"
   touch "$stamp"
 fi
+# MediaPipe's selfie segmentation weights (segmenter mediapipe-selfie) are read from the mediapipe wheel
+# itself: fetched, not installed (mediapipe's own pins clash with ours).
+if ! compgen -G ".venv/share/hat/mediapipe-0.10.21-*.whl" >/dev/null; then
+  .venv/bin/python -m pip download -qq --no-deps --disable-pip-version-check -d .venv/share/hat mediapipe==0.10.21 \
+    || echo "warning: could not download mediapipe==0.10.21 (segmenter mediapipe-selfie will lack its model)" >&2
+fi
 export PATH="$PWD/.venv/bin:$PATH"
 export OMP_NUM_THREADS="${OMP_NUM_THREADS:-$(nproc)}"

@@ -144,3 +144,19 @@ def test_action_swap_resizes_background_of_other_size():
     assert out.shape == (1, 4, 6, 3)
     assert out[0, 0, 0].tolist() == [99, 99, 99]
     assert (out[0][~fm[0]] == 7).all()
+
+
+def test_object_shape_and_background_plus_objects_in_two_colours():
+    f = frames(1, 3, 4, 10)
+    person = np.zeros((1, 3, 4), bool)
+    person[0, :, 0:2] = True
+    obj = np.zeros((1, 3, 4), bool)
+    obj[0, 1, 1:3] = True  # a held object overlapping the person's hand at (1, 1)
+    shape = C.mask_objects(f, obj, (200, 0, 0))
+    assert (shape[obj] == (200, 0, 0)).all() and (shape[~obj] == 10).all()
+    both = C.mask_background_and_objects(f, person, obj, (1, 2, 3), (200, 0, 0))
+    assert (both[obj] == (200, 0, 0)).all()  # objects painted last, over the hand too
+    bg = ~person & ~obj
+    assert (both[bg] == (1, 2, 3)).all()
+    assert (both[person & ~obj] == 10).all()  # only the person's own pixels stay
+    assert (f == 10).all()  # inputs untouched

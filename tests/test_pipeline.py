@@ -1,5 +1,6 @@
 """The build pipeline end to end on the synthetic source: outputs, determinism, resume, shards."""
 
+import json
 import multiprocessing as mp
 import os
 import signal
@@ -10,7 +11,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from hat.bench import ALL_SETS, Benchmark
+from hat.bench import ALL_SETS, OBJECT_SETS, Benchmark
 from hat.errors import HatError
 from hat.pipeline import build
 from hat.sources import create_source
@@ -31,7 +32,8 @@ def test_build_outputs(tiny_bench):
         assert (out / name).is_file(), name
     man = pd.read_csv(out / "manifest.csv")
     assert len(man) == 16 and (man["status"] == "ok").all()
-    assert {"cov_min", "cov_mean", "cov_max", "frames_no_human", "mask_iou", "fg_ok", "bg_ok", "meta_scene"} <= set(man.columns)
+    assert {"cov_min", "cov_mean", "cov_max", "frames_no_human", "mask_iou", "mask_iou_min", "flicker", "flags",
+            "objects", "fg_ok", "bg_ok", "meta_scene"} <= set(man.columns)
     pairs = pd.read_csv(out / "pairs.csv")
     assert set(pairs["set"]) == {"swap_random", "swap_close", "swap_far", "swap_same"}
     assert set(pairs["repeat"]) == {0, 1, 2}
@@ -39,7 +41,7 @@ def test_build_outputs(tiny_bench):
     assert meta["config"]["k_close"] == 1 and meta["config"]["num_frames"] == 8
     assert meta["hashes"]["pairs.csv"] and meta["counts"]["ok"] == 16
     b = Benchmark(out)
-    assert b.available_sets() == list(ALL_SETS)
+    assert b.available_sets() == [s for s in ALL_SETS if s not in OBJECT_SETS]  # no named objects here
     parts = b.parts(man["video_id"][0])
     assert parts.frames.shape == (8, 48, 48, 3) and parts.masks.shape == (8, 48, 48)
     assert parts.background.shape == parts.frames.shape
@@ -148,3 +150,30 @@ def test_unknown_backends_and_options():
     with pytest.raises(HatError, match="unknown swap type 'near'"):
         build(tiny_config(swap_types=["near"]), "/tmp/never")
     assert not os.path.exists("/tmp/never")
+
+
+def test_mask_quality_flags_and_temporal_smoothing(tiny_bench, tmp_path):
+    from hat.masks import decode_rle, smooth_masks
+
+    q = pd.read_csv(tiny_bench / "mask_quality.csv")
+    man = pd.read_csv(tiny_bench / "manifest.csv", keep_default_na=False)
+    assert set(q["video_id"].astype(str)) == set(man["video_id"].astype(str))
+    ev = q[q["eval"]].groupby("video_id")["coverage"]
+    np.testing.assert_allclose(ev.min().sort_index().to_numpy(), man.set_index("video_id")["cov_min"].sort_index(), atol=1e-6)
+    assert (q.groupby("video_id")["iou_prev"].apply(lambda s: s.isna().sum()) == 1).all()  # first frame has none
+
+    out = tmp_path / "smooth"
+    cfg = tiny_config(mask_smooth=3, swap_types=["random"], repeats=1)
+    build(cfg, out)
+    man2 = pd.read_csv(out / "manifest.csv", keep_default_na=False)
+    assert not man2["flags"].str.contains("flicker").any()  # exact rendered masks move smoothly
+    assert (man["flicker"] == 0).all() and (man2["mask_iou"] > 0).all()
+    vid = man2["video_id"].astype(str)[0]
+    raw = decode_rle(json.loads((tiny_bench / "artifacts" / "segment" / f"{vid}.json").read_text())["rle"])
+    smoothed = decode_rle(json.loads((out / "artifacts" / "segment" / f"{vid}.json").read_text())["rle"])
+    assert np.array_equal(smoothed, smooth_masks(raw, 3))
+    assert yaml.safe_load((out / "build.yaml").read_text())["config"]["mask_smooth"] == 3
+    for bad in ({"mask_smooth": 2}, {"flicker_ratio": 1.5}):
+        with pytest.raises(HatError, match="mask_smooth|flicker_ratio"):
+            build(tiny_config(**bad), tmp_path / "bad")
+    assert not (tmp_path / "bad").exists()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -13,8 +13,17 @@ from ..sources.base import Source, VideoRecord
 
 @dataclass
 class Segmentation:
+    """Binary masks (each segmenter thresholds its own scores once) and detector boxes, per frame.
+
+    Objects that a dataset names (SSv2's ``[something]``) are kept apart from the person, so the
+    object-masking sets can be composed; ``object_boxes`` rows end with an index into ``object_names``.
+    """
+
     masks: np.ndarray  # [N,H,W] bool, one binary person mask per frame
     boxes: list[np.ndarray]  # per frame [K,5] float: x0, y0, x1, y1 (exclusive), score
+    object_masks: np.ndarray | None = None  # [N,H,W] bool, union of the named objects
+    object_boxes: list[np.ndarray] | None = None  # per frame [K,6] float: x0, y0, x1, y1, score, object index
+    object_names: list[str] = field(default_factory=list)
 
 
 class Segmenter(ABC):
@@ -31,4 +40,6 @@ class Segmenter(ABC):
         """Refuse, before anything is written, a source this segmenter cannot work on."""
 
 
-SEGMENTERS: Registry[Segmenter] = Registry("segmenter", builtin_modules=("hat.segmenters.gt",))
+SEGMENTERS: Registry[Segmenter] = Registry(
+    "segmenter", builtin_modules=("hat.segmenters.gt", "hat.segmenters.selfie", "hat.segmenters.grounded_sam")
+)

@@ -1,6 +1,7 @@
 """Any labelled video collection described by a CSV file: ``path,label`` (plus optional columns).
 
-Optional columns: ``split`` (default: every row is in the split asked for) and ``video_id``
+Optional columns: ``objects`` (names of the objects acted on, ``|``-separated, for segmenters that
+mask objects), ``split`` (default: every row is in the split asked for) and ``video_id``
 (default: the path without its extension). Labels are class names, or indices into ``classes``.
 """
 
@@ -66,7 +67,10 @@ class CsvSource(VideoFileSource):
             path = Path(row.path)
             path = path if path.is_absolute() else self.root / path
             vid = getattr(row, "video_id", "") or str(Path(row.path).with_suffix(""))
-            out.append(VideoRecord(vid, self._label(row.label), split, str(path)))
+            meta = {}
+            if "objects" in df.columns:  # names of the objects acted on, "|"-separated: object prompts
+                meta["objects"] = [o.strip() for o in str(getattr(row, "objects") or "").split("|") if o.strip()]
+            out.append(VideoRecord(vid, self._label(row.label), split, str(path), meta))
         return out
 
     def options(self) -> dict[str, Any]:
