@@ -68,6 +68,8 @@ def cli() -> None:
 @click.option("--gdino-text-encoder", type=click.Path(file_okay=False), help="grounded-sam: local bert-base-uncased folder")
 @click.option("--sam-ckpt", type=click.Path(dir_okay=False), help="grounded-sam: sam_vit_{h,l,b}_*.pth")
 @click.option("--sam-type", type=click.Choice(["auto", "vit_h", "vit_l", "vit_b"]), help="grounded-sam: SAM size [auto]")
+@click.option("--places365-ckpt", type=click.Path(dir_okay=False),
+              help="places365: CSAIL's resnet{18,50}_places365.pth.tar (same as --scene-opt ckpt=)")
 @click.option("--device", help="cpu, cuda, cuda:N for the backends that take one [cpu]")
 @click.option("--repeats", type=int, default=3, show_default=True)
 @click.option("--swap-types", default="random,close,far,same", show_default=True)
@@ -137,6 +139,11 @@ def _backend_flags(kw: dict, opts: dict[str, dict]) -> None:
         flag = "--" + next(iter(given)).replace("_", "-")
         raise HatError(f"{flag} is an option of --segmenter grounded-sam, not of '{kw['segmenter']}'")
     opts["segmenter"] = {**given, **opts["segmenter"]}
+    places = kw.pop("places365_ckpt")
+    if places:
+        if SCENE_MODELS.resolve(kw["scene"]) != "places365":
+            raise HatError(f"--places365-ckpt is an option of --scene places365, not of '{kw['scene']}'")
+        opts["scene"].setdefault("ckpt", places)
     device = kw.pop("device")
     if device:
         takers = [k for k, reg in (("segmenter", SEGMENTERS), ("inpainter", INPAINTERS), ("scene", SCENE_MODELS))

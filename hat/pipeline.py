@@ -31,7 +31,7 @@ from .inpainters import INPAINTERS, Inpainter
 from .masks import coverage, decode_rle, encode_rle, flicker_frames, smooth_masks, temporal_iou
 from .pairs import PairReport, sample_pairs
 from .scene import SCENE_MODELS, SceneModel
-from .scene.ranking import class_means, extremes_table, heatmap_png, l1_distances, ranking_table, ranks
+from .scene.ranking import class_means, extremes_table, heatmap_png, l1_distances, ranking_table, ranks, top_scenes
 from .segmenters import SEGMENTERS, Segmenter
 from .sources import SOURCES, Source, VideoRecord
 from .store import (
@@ -154,7 +154,7 @@ def stage_inpaint(ctx: BuildContext, rec: VideoRecord, fr: dict[str, np.ndarray]
 
 
 def stage_scene(ctx: BuildContext, rec: VideoRecord, fr: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    return {"descriptor": ctx.scene.describe(fr["frames"]).astype(np.float32)}
+    return {"descriptor": ctx.scene.describe(fr["frames"]).astype(np.float32), "n_frames": np.array(len(fr["frames"]))}
 
 
 PER_VIDEO_STAGES = ("frames", "segment", "inpaint", "scene")
@@ -334,8 +334,8 @@ def _finished(ctx: BuildContext, rec: VideoRecord) -> bool:
 
 def _video_row(
     ctx: BuildContext, rec: VideoRecord
-) -> tuple[dict[str, Any], np.ndarray | None, np.ndarray | None, list[dict[str, Any]]]:
-    """Manifest row, scene descriptor, (rgb_mean * n, n) and per-frame mask-quality rows of one video."""
+) -> tuple[dict[str, Any], tuple[np.ndarray, float] | None, np.ndarray | None, list[dict[str, Any]]]:
+    """Manifest row, (scene descriptor, its frame count), (rgb_mean * n, n) and per-frame mask-quality rows."""
     cfg, st = ctx.cfg, ctx.store
     row: dict[str, Any] = {
         "video_id": rec.video_id, "label": rec.label, "class": ctx.source.classes[rec.label], "split": rec.split,
@@ -389,7 +389,8 @@ def _video_row(
          "object_coverage": round(float(obj_cov[i]), 6) if objects else float("nan")}
         for i in range(len(masks))
     ]
-    desc = read_npz(st.path("scene", rec.video_id, "npz"))["descriptor"]
+    scene = read_npz(st.path("scene", rec.video_id, "npz"))
+    desc = (scene["descriptor"], float(scene["n_frames"]) if "n_frames" in scene else 1.0)
     colour = np.concatenate([fr["rgb_mean"] * int(fr["n_pixels"]), [int(fr["n_pixels"])]])
     return row, desc, colour, quality
 
@@ -400,13 +401,14 @@ _QUALITY_COLUMNS = ("video_id", "frame", "eval", "coverage", "iou_prev", "person
 def finalize(ctx: BuildContext, recs: list[VideoRecord], summary: BuildSummary) -> None:
     cfg, out = ctx.cfg, ctx.out
     classes = ctx.source.classes
-    rows, descs, labels, colour, quality = [], [], [], np.zeros(4), []
+    rows, descs, weights, labels, colour, quality = [], [], [], [], np.zeros(4), []
     for rec in recs:
         row, desc, col, q = _video_row(ctx, rec)
         rows.append(row)
         quality.extend(q)
         if desc is not None:
-            descs.append(desc)
+            descs.append(desc[0])
+            weights.append(desc[1])
             labels.append(rec.label)
             colour += col
     manifest = pd.DataFrame(rows)
@@ -417,7 +419,10 @@ def finalize(ctx: BuildContext, recs: list[VideoRecord], summary: BuildSummary) 
     write_csv(out / "mask_quality.csv", pd.DataFrame(quality, columns=list(_QUALITY_COLUMNS)))
     write_text(out / "classes.txt", "".join(f"{c}\n" for c in classes))
 
-    dist = l1_distances(class_means(np.stack(descs), np.array(labels), len(classes)))
+    means = class_means(np.stack(descs), np.array(labels), len(classes), np.array(weights))
+    dist = l1_distances(means)
+    if ctx.scene.labels is not None:
+        write_csv(out / "scene_top.csv", top_scenes(means, classes, ctx.scene.labels))
     dist_df = pd.DataFrame(dist, columns=classes)
     dist_df.insert(0, "class", classes)
     write_csv(out / "scene_distance.csv", dist_df)
@@ -476,7 +481,8 @@ def finalize(ctx: BuildContext, recs: list[VideoRecord], summary: BuildSummary) 
         "hashes": {
             name: sha256_file(out / name)
             for name in ("manifest.csv", "mask_quality.csv", "classes.txt", "scene_distance.csv", "scene_ranking.csv", "scene_extremes.csv",
-                         "scene_heatmap.png", "pairs.csv")
+                         "scene_heatmap.png", "scene_top.csv", "pairs.csv")
+            if (out / name).is_file()
         }
         | {"artifacts": sha256_tree(out / "artifacts")},
     }

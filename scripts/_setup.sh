@@ -10,11 +10,15 @@ if [ ! -f "$stamp" ] || [ setup.cfg -nt "$stamp" ] || [ pyproject.toml -nt "$sta
   .venv/bin/python -m pip install -qq --disable-pip-version-check -e ".[test]"
   touch "$stamp"
 fi
-# MediaPipe's selfie segmentation weights (segmenter mediapipe-selfie) are read from the mediapipe wheel
-# itself: fetched, not installed (mediapipe's own pins clash with ours).
-if ! compgen -G ".venv/share/hat/mediapipe-0.10.21-*.whl" >/dev/null; then
-  .venv/bin/python -m pip download -qq --no-deps --disable-pip-version-check -d .venv/share/hat mediapipe==0.10.21 \
-    || echo "warning: could not download mediapipe==0.10.21 (segmenter mediapipe-selfie will lack its model)" >&2
-fi
+# Data read straight from package wheels, fetched but not installed (hat/assets.py): MediaPipe's selfie
+# segmentation weights (segmenter mediapipe-selfie; mediapipe's own pins clash with ours) and the 365
+# Places365 category names that tensorflow-datasets ships (scene model places365).
+for want in mediapipe==0.10.21 tensorflow-datasets==4.9.10; do
+  wheel="$(echo "${want%%==*}" | tr - _)-${want##*==}-*.whl"
+  if ! compgen -G ".venv/share/hat/$wheel" >/dev/null; then
+    .venv/bin/python -m pip download -qq --no-deps --disable-pip-version-check -d .venv/share/hat "$want" \
+      || echo "warning: could not download $want (see hat/assets.py for what lacks it)" >&2
+  fi
+done
 export PATH="$PWD/.venv/bin:$PATH"
 export OMP_NUM_THREADS="${OMP_NUM_THREADS:-$(nproc)}"

@@ -63,12 +63,49 @@ def test_build_ranks_classes_with_places365(tmp_path):
     path, _ = places365_file(tmp_path, seed=1)
     out = tmp_path / "bench"
     build(tiny_config(scene="places365", scene_options={"ckpt": str(path)}, context_frames=4), out)
+    from hat.cli import main
+
+    assert main(["build", "--out", str(tmp_path / "x"), "--places365-ckpt", str(path)]) == 2  # scene is colorstats
+    assert not (tmp_path / "x").exists()
     dist = pd.read_csv(out / "scene_distance.csv", index_col=0)
     assert dist.shape == (4, 4) and np.allclose(np.diag(dist.to_numpy()), 0) and (dist.to_numpy() >= 0).all()
     import yaml
 
     meta = yaml.safe_load((out / "benchmark.yaml").read_text())
     assert meta["config"]["scene"] == "places365" and meta["config"]["scene_options"]["ckpt"] == str(path)
+    from hat.scene.classifiers import places365_categories
+
+    source, names = places365_categories()
+    if names is None:
+        assert not (out / "scene_top.csv").exists()
+        pytest.skip("Places365 category names not found (tensorflow-datasets wheel not downloaded)")
+    assert meta["scene"]["options"]["categories"] == "tensorflow-datasets" and meta["hashes"]["scene_top.csv"]
+    top = pd.read_csv(out / "scene_top.csv")
+    assert len(top) == 4 and top["scene_1"].isin(names).all() and (top["p_1"] >= top["p_2"]).all()
+
+
+def test_places365_names_from_tensorflow_datasets():
+    from hat.scene.classifiers import places365_categories
+
+    source, names = places365_categories()
+    if names is None:
+        pytest.skip("tensorflow-datasets wheel not in .venv/share/hat or ~/.cache/hat (./scripts/test fetches it)")
+    assert source == "tensorflow-datasets" and len(names) == 365 and len(set(names)) == 365
+    assert names[:3] == ["airfield", "airplane_cabin", "airport_terminal"] and names[-1] == "zen_garden"
+    assert "apartment_building/outdoor" in names and names == sorted(names)  # CSAIL's order: alphabetical
+
+
+def test_class_means_weight_videos_by_frames():
+    from hat.scene.ranking import class_means, top_scenes
+
+    d = np.array([[1.0, 0.0], [0.0, 1.0], [0.5, 0.5]])
+    m = class_means(d, np.array([0, 0, 1]), 3, weights=np.array([3, 1, 2]))
+    np.testing.assert_allclose(m[0], [0.75, 0.25])  # all 4 frames of class 0, not the mean of 2 videos
+    np.testing.assert_allclose(class_means(d, np.array([0, 0, 1]), 3)[0], [0.5, 0.5])
+    assert np.isnan(m[2]).all()
+    top = top_scenes(m, ["a", "b", "c"], ["grass", "sand"], k=2)
+    assert top.loc[0, "scene_1"] == "grass" and top.loc[0, "p_1"] == 0.75 and top.loc[1, "scene_1"] == "grass"
+    assert top.loc[2].drop("class").isna().all()
 
 
 

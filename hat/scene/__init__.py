@@ -26,5 +26,10 @@ class SceneModel(ABC):
     def options(self) -> dict:
         return {}
 
+    @property
+    def labels(self) -> list[str] | None:
+        """Names of the descriptor's dimensions where they are classes (for the per-class scene table)."""
+        return None
+
 
 SCENE_MODELS: Registry[SceneModel] = Registry("scene model", builtin_modules=("hat.scene.colorstats", "hat.scene.classifiers"))

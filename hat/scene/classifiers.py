@@ -91,8 +91,8 @@ class Places365(TimmClassifierScene):
 
     def __init__(self, ckpt: str = "", arch: str = "", categories: str = "", device: str = "cpu", batch: int = 64):
         net, self.arch = places365_net(ckpt, arch or None)
-        self.ckpt, self.categories_file = ckpt, categories
-        self.categories = read_categories(categories, 365) if categories else None
+        self.ckpt = ckpt
+        self.categories_file, self.categories = places365_categories(categories)
         super().__init__(net, resize=(256, 256), crop=224, mean=IMAGENET_MEAN, std=IMAGENET_STD, device=device, batch=batch)
 
     def options(self) -> dict:
@@ -101,13 +101,38 @@ class Places365(TimmClassifierScene):
         return {"ckpt": self.ckpt, "arch": self.arch, "categories": self.categories_file, "sha256_16": file_hash(self.ckpt)}
 
 
+    @property
+    def labels(self) -> list[str] | None:
+        return self.categories
+
+
+PLACES365_NAMES = ("tensorflow_datasets", "image_classification/categories_places365.txt", "tensorflow_datasets")
+
+
+def places365_categories(path: str = "") -> tuple[str, list[str] | None]:
+    """(source, names): the file given, else the copy that ships in tensorflow-datasets (not imported;
+    ``pip download --no-deps tensorflow-datasets -d ~/.cache/hat`` is enough), else no names."""
+    from ..assets import package_file
+
+    if path:
+        return path, read_categories(path, 365)
+    found = package_file(*PLACES365_NAMES)
+    if found is None:
+        return "", None
+    return "tensorflow-datasets", parse_categories(found[1].decode(), 365, found[0])
+
+
 def read_categories(path: str, n: int) -> list[str]:
     """``categories_places365.txt`` lines ``/a/airfield 0`` -> ``airfield``."""
     p = Path(path)
     if not p.is_file():
         raise HatError(f"categories file not found: {path}")
+    return parse_categories(p.read_text(), n, path)
+
+
+def parse_categories(text: str, n: int, path: str) -> list[str]:
     names = []
-    for line in p.read_text().splitlines():
+    for line in text.splitlines():
         if line.strip():
             name = line.split()[0]
             names.append(name[3:] if name[:3] in {f"/{c}/" for c in "abcdefghijklmnopqrstuvwxyz"} else name.strip("/"))
@@ -130,6 +155,13 @@ class ImageNetLite0(TimmClassifierScene):
     the same 296 tensors in the same order and shapes; they are matched by position, every shape checked."""
 
     name = "imagenet-lite0"
+
+    @property
+    def labels(self) -> list[str]:
+        from timm.data import ImageNetInfo
+
+        info = ImageNetInfo()
+        return [info.index_to_description(i).split(",")[0] for i in range(1000)]
 
     def __init__(self, device: str = "cpu", batch: int = 64):
         import timm

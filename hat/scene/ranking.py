@@ -6,16 +6,35 @@ import numpy as np
 import pandas as pd
 
 
-def class_means(descriptors: np.ndarray, labels: np.ndarray, num_classes: int) -> np.ndarray:
-    """[C,D]; NaN rows for classes without videos."""
+def class_means(descriptors: np.ndarray, labels: np.ndarray, num_classes: int, weights: np.ndarray | None = None) -> np.ndarray:
+    """[C,D]; NaN rows for classes without videos.
+
+    With ``weights`` = each video's frame count, per-video frame means become HAT's average over all
+    frames of all videos of the class (a long video counts for its frames, not as one).
+    """
     d = np.asarray(descriptors, dtype=np.float64)
+    w = np.ones(len(d)) if weights is None else np.asarray(weights, dtype=np.float64)
     out = np.full((num_classes, d.shape[1]), np.nan)
     labels = np.asarray(labels)
     for c in range(num_classes):
         sel = labels == c
         if sel.any():
-            out[c] = d[sel].mean(axis=0)
+            out[c] = (d[sel] * w[sel, None]).sum(axis=0) / w[sel].sum()
     return out
+
+
+def top_scenes(means: np.ndarray, classes: list[str], names: list[str], k: int = 3) -> "pd.DataFrame":
+    """Each class's k most likely scene categories with their mean probability: a sanity check of the ranking."""
+    import pandas as pd
+
+    rows = []
+    for c, name in enumerate(classes):
+        row: dict = {"class": name}
+        if not np.isnan(means[c]).any():
+            for j, i in enumerate(np.argsort(-means[c], kind="stable")[:k], 1):
+                row[f"scene_{j}"], row[f"p_{j}"] = names[i], round(float(means[c, i]), 4)
+        rows.append(row)
+    return pd.DataFrame(rows, columns=["class"] + [f"{a}_{j}" for j in range(1, k + 1) for a in ("scene", "p")])
 
 
 def l1_distances(means: np.ndarray) -> np.ndarray:
