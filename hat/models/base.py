@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 from abc import ABC, abstractmethod
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -111,11 +110,10 @@ class CallableClassifier(VideoClassifier):
 
 
 def file_hash(path: str | Path, length: int = 16) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()[:length]
+    """A weights file's short identity (sha256 prefix), as recorded in results and build settings."""
+    from ..store import sha256_file
+
+    return sha256_file(path)[:length]
 
 
 #: Classes some released checkpoints pickle next to their tensors, read as plain data (never imported):

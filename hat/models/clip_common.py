@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from abc import abstractmethod
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -19,6 +18,7 @@ import cv2
 import numpy as np
 import torch
 
+from ..assets import cache_root
 from ..errors import HatError
 from ..store import atomic_path
 from .base import Sampling, VideoClassifier, file_hash, read_checkpoint
@@ -233,12 +233,6 @@ def resolve_device(device: str) -> torch.device:
     if dev.type == "mps" and not torch.backends.mps.is_available():
         raise HatError("--device mps: MPS is not available here (valid: cpu)")
     return dev
-
-
-def cache_root(cache_dir: str | None) -> Path | None:
-    if cache_dir in ("", "none", "off"):
-        return None
-    return Path(cache_dir or os.environ.get("HAT_CACHE_DIR") or Path.home() / ".cache" / "hat")
 
 
 class ClipVideoModel(VideoClassifier):

@@ -27,7 +27,7 @@ import cv2
 import numpy as np
 
 from ..errors import HatError
-from ..store import sha256_file
+from ..models.base import file_hash
 from . import SEGMENTERS, Segmentation, Segmenter
 
 #: (embed dim, depth, heads, global-attention blocks) of the released SAM image encoders
@@ -242,7 +242,7 @@ class GroundedSAM(Segmenter):
         self._resize = transforms.ResizeLongestSide(self.sam.image_encoder.img_size)
         self._options = {
             "gdino_config": cfg_path.name if not gdino_config else str(gdino_config),
-            "gdino_sha256": sha256_file(gdino_ckpt)[:16], "sam_sha256": sha256_file(sam_ckpt)[:16],
+            "gdino_sha256": file_hash(gdino_ckpt), "sam_sha256": file_hash(sam_ckpt),
             "sam_type": self.sam_type, "prompts": self.prompts, "objects": objects,
             "box_threshold": self.box_threshold, "text_threshold": self.text_threshold, "nms_iou": self.nms_iou,
             "gdino_size": self.gdino_size, "precision": precision,

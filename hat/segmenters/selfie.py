@@ -21,16 +21,15 @@ The models are Google's MediaPipe Selfie Segmentation, Apache License 2.0
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import os
 import re
-import sys
 import zipfile
 from pathlib import Path
 
 import cv2
 import numpy as np
 
+from ..assets import installed_dirs, wheels
 from ..errors import HatError
 from ..masks import binarize, component_boxes
 from . import SEGMENTERS, Segmentation, Segmenter
@@ -64,6 +63,7 @@ def _wheel_key(path: Path) -> tuple:
 
 
 def _wheels(folder: Path) -> list[Path]:
+    """mediapipe wheels in a folder the user named, pinned version first."""
     return sorted(folder.glob("mediapipe-*.whl"), key=_wheel_key, reverse=True) if folder.is_dir() else []
 
 
@@ -98,11 +98,6 @@ def _from_path(path: Path) -> dict[str, tuple[str, bytes]]:
     return {"": (str(path), path.read_bytes())}  # one .tflite: its variant is read from its input shape
 
 
-def _cache_dir() -> Path:
-    env = os.environ.get("HAT_CACHE_DIR")
-    return Path(env).expanduser() if env else Path.home() / ".cache" / "hat"
-
-
 def find_models(model: str = "") -> dict[str, tuple[str, bytes]]:
     """``{variant: (where it was read, model bytes)}``; the variant is ``""`` for a single .tflite given.
 
@@ -125,16 +120,14 @@ def find_models(model: str = "") -> dict[str, tuple[str, bytes]]:
         if not found:
             raise HatError(f"HAT_MEDIAPIPE={env} holds no selfie segmentation model (give a .tflite, a mediapipe .whl, or a folder with either)")
         return found
-    spec = importlib.util.find_spec("mediapipe")  # a top-level name: located, not imported
-    for loc in (spec.submodule_search_locations or []) if spec else []:
-        found = _from_folder(Path(loc) / "modules" / "selfie_segmentation")
+    for loc in installed_dirs("mediapipe"):
+        found = _from_folder(loc / "modules" / "selfie_segmentation")
         if found:
             return found
-    for folder in (Path(sys.prefix) / "share" / "hat", _cache_dir()):
-        for wheel in _wheels(folder):
-            found = _from_wheel(wheel)
-            if found:
-                return found
+    for wheel in wheels("mediapipe", key=_wheel_key):
+        found = _from_wheel(wheel)
+        if found:
+            return found
     raise HatError(NOT_FOUND)
 
 
