@@ -334,7 +334,7 @@ def _finished(ctx: BuildContext, rec: VideoRecord) -> bool:
 
 def _video_row(
     ctx: BuildContext, rec: VideoRecord
-) -> tuple[dict[str, Any], tuple[np.ndarray, float] | None, np.ndarray | None, list[dict[str, Any]]]:
+) -> tuple[dict[str, Any], tuple[np.ndarray, float] | None, np.ndarray | None, pd.DataFrame | None]:
     """Manifest row, (scene descriptor, its frame count), (rgb_mean * n, n) and per-frame mask-quality rows."""
     cfg, st = ctx.cfg, ctx.store
     row: dict[str, Any] = {
@@ -347,7 +347,7 @@ def _video_row(
     if err.is_file():
         e = json.loads(err.read_text())
         row.update(status="failed", reason=f"{e['stage']}: {e['reason']}", fg_ok=False, bg_ok=False)
-        return row, None, None, []
+        return row, None, None, None
     with np.load(st.path("frames", rec.video_id, "npz"), allow_pickle=False) as z:  # lazy: frames stay packed
         fr = {k: z[k] for k in ("info", "eval_pos", "rgb_mean", "n_pixels", "src_index")}
     seg = json.loads(st.path("segment", rec.video_id, "json").read_text())
@@ -382,13 +382,12 @@ def _video_row(
     row["obj_cov_mean"] = float(obj_cov[fr["eval_pos"]].mean()) if objects else 0.0
     is_eval = np.zeros(len(masks), bool)
     is_eval[fr["eval_pos"]] = True
-    quality = [
-        {"video_id": rec.video_id, "frame": int(fr["src_index"][i]), "eval": bool(is_eval[i]),
-         "coverage": round(float(all_cov[i]), 6), "iou_prev": round(float(iou[i - 1]), 6) if i else float("nan"),
-         "person_boxes": len(seg["boxes"][i]),
-         "object_coverage": round(float(obj_cov[i]), 6) if objects else float("nan")}
-        for i in range(len(masks))
-    ]
+    quality = pd.DataFrame({  # columns, not a dict per frame: Kinetics has ~1M stored frames
+        "video_id": rec.video_id, "frame": fr["src_index"].astype(np.int64), "eval": is_eval,
+        "coverage": np.round(all_cov, 6), "iou_prev": np.round(np.concatenate([[np.nan], iou]), 6),
+        "person_boxes": [len(b) for b in seg["boxes"]],
+        "object_coverage": np.round(obj_cov, 6) if objects else np.nan,
+    }, columns=list(_QUALITY_COLUMNS))
     scene = read_npz(st.path("scene", rec.video_id, "npz"))
     desc = (scene["descriptor"], float(scene["n_frames"]) if "n_frames" in scene else 1.0)
     colour = np.concatenate([fr["rgb_mean"] * int(fr["n_pixels"]), [int(fr["n_pixels"])]])
@@ -405,7 +404,8 @@ def finalize(ctx: BuildContext, recs: list[VideoRecord], summary: BuildSummary) 
     for rec in recs:
         row, desc, col, q = _video_row(ctx, rec)
         rows.append(row)
-        quality.extend(q)
+        if q is not None:
+            quality.append(q)
         if desc is not None:
             descs.append(desc[0])
             weights.append(desc[1])
@@ -416,7 +416,7 @@ def finalize(ctx: BuildContext, recs: list[VideoRecord], summary: BuildSummary) 
     if ok.empty:
         raise HatError("no usable video: every video failed (see manifest.csv reasons)")
     write_csv(out / "manifest.csv", manifest)
-    write_csv(out / "mask_quality.csv", pd.DataFrame(quality, columns=list(_QUALITY_COLUMNS)))
+    write_csv(out / "mask_quality.csv", pd.concat(quality, ignore_index=True))
     write_text(out / "classes.txt", "".join(f"{c}\n" for c in classes))
 
     means = class_means(np.stack(descs), np.array(labels), len(classes), np.array(weights))
