@@ -70,6 +70,8 @@ def cli() -> None:
 @click.option("--sam-type", type=click.Choice(["auto", "vit_h", "vit_l", "vit_b"]), help="grounded-sam: SAM size [auto]")
 @click.option("--places365-ckpt", type=click.Path(dir_okay=False),
               help="places365: CSAIL's resnet{18,50}_places365.pth.tar (same as --scene-opt ckpt=)")
+@click.option("--e2fgvi-ckpt", type=click.Path(dir_okay=False),
+              help="e2fgvi: E2FGVI-HQ-CVPR22.pth or E2FGVI-CVPR22.pth (same as --inpainter-opt ckpt=)")
 @click.option("--device", help="cpu, cuda, cuda:N for the backends that take one [cpu]")
 @click.option("--repeats", type=int, default=3, show_default=True)
 @click.option("--swap-types", default="random,close,far,same", show_default=True)
@@ -139,6 +141,11 @@ def _backend_flags(kw: dict, opts: dict[str, dict]) -> None:
         flag = "--" + next(iter(given)).replace("_", "-")
         raise HatError(f"{flag} is an option of --segmenter grounded-sam, not of '{kw['segmenter']}'")
     opts["segmenter"] = {**given, **opts["segmenter"]}
+    e2fgvi = kw.pop("e2fgvi_ckpt")
+    if e2fgvi:
+        if INPAINTERS.resolve(kw["inpainter"]) != "e2fgvi":
+            raise HatError(f"--e2fgvi-ckpt is an option of --inpainter e2fgvi, not of '{kw['inpainter']}'")
+        opts["inpainter"].setdefault("ckpt", e2fgvi)
     places = kw.pop("places365_ckpt")
     if places:
         if SCENE_MODELS.resolve(kw["scene"]) != "places365":

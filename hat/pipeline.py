@@ -95,14 +95,19 @@ def split_records(ctx: BuildContext) -> list[VideoRecord]:
 
 
 def stage_frames(ctx: BuildContext, rec: VideoRecord) -> dict[str, np.ndarray]:
-    """Decode only what is needed: T evaluation frames plus context frames, at working size."""
+    """Decode only what is needed: T evaluation frames plus context frames, at working size.
+
+    Frames that only the inpainter needs (its ``context``) are stored apart as ``ctx_frames``/``ctx_index``,
+    so scene descriptors and mask statistics are the same whichever inpainter built the benchmark.
+    """
     info = ctx.source.probe(rec)
     n = info.n_frames
     for _ in range(2):
         eval_idx = segment_indices(n, ctx.cfg.num_frames)
         idx = np.union1d(eval_idx, spread_indices(n, ctx.cfg.context_frames))
+        extra = np.setdiff1d(np.asarray(ctx.inpainter.context(n, eval_idx), dtype=np.int64), idx)
         try:
-            frames = ctx.source.read(rec, idx)
+            frames = ctx.source.read(rec, np.union1d(idx, extra))
             break
         except ShortVideo as e:  # the header over-counted: sample again over the frames that exist
             n = e.n_frames
@@ -110,13 +115,31 @@ def stage_frames(ctx: BuildContext, rec: VideoRecord) -> dict[str, np.ndarray]:
         raise VideoError("frame count keeps changing between reads")
     info = dataclasses.replace(info, n_frames=n)
     frames = resize_short_side(frames, ctx.cfg.short_side)
+    extra_frames = None
+    if len(extra):
+        every = np.union1d(idx, extra)
+        extra_frames = frames[np.searchsorted(every, extra)]
+        frames = frames[np.searchsorted(every, idx)]
     eval_pos = np.searchsorted(idx, eval_idx)
     ev = frames[eval_pos].reshape(-1, 3).astype(np.float64)
-    return {
+    out = {
         "frames": frames, "src_index": idx, "eval_pos": eval_pos,
         "info": np.array([info.n_frames, info.height, info.width, info.fps], dtype=np.float64),
         "rgb_mean": ev.mean(axis=0), "n_pixels": np.array(len(ev), dtype=np.int64),
     }
+    if extra_frames is not None:
+        out.update(ctx_frames=extra_frames, ctx_index=extra)
+    return out
+
+
+def _with_context(fr: dict[str, np.ndarray], core: np.ndarray, extra: np.ndarray | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Stored and inpainter-only frames (or masks) merged in source order, with the stored ones' positions."""
+    if extra is None or "ctx_index" not in fr:
+        return core, fr["src_index"], np.arange(len(core))
+    index = np.concatenate([fr["src_index"], fr["ctx_index"]])
+    order = np.argsort(index, kind="stable")
+    merged = np.concatenate([core, extra])[order]
+    return merged, index[order], np.searchsorted(index[order], fr["src_index"])
 
 
 def _box_rows(boxes: list[np.ndarray], cols: int) -> list[list[list[float]]]:
@@ -124,14 +147,23 @@ def _box_rows(boxes: list[np.ndarray], cols: int) -> list[list[list[float]]]:
 
 
 def stage_segment(ctx: BuildContext, rec: VideoRecord, fr: dict[str, np.ndarray]) -> dict[str, Any]:
-    """Person masks (and named objects' masks, kept apart), optionally smoothed over time, as RLE."""
-    seg = ctx.segmenter.segment(fr["frames"], rec, ctx.source, fr["src_index"])
-    n = len(fr["frames"])
+    """Person masks (and named objects' masks, kept apart), optionally smoothed over time, as RLE.
+
+    The inpainter's context frames are segmented in the same call; their person masks are stored apart.
+    """
+    every, index, core = _with_context(fr, fr["frames"], fr.get("ctx_frames"))
+    seg = ctx.segmenter.segment(every, rec, ctx.source, index)
     for what, m in (("masks", seg.masks), ("object masks", seg.object_masks)):
-        if m is not None and m.shape != fr["frames"].shape[:3]:
-            raise RuntimeError(f"segmenter {ctx.segmenter.name} returned {what} {m.shape} for frames {fr['frames'].shape}")
-    if len(seg.boxes) != n:
-        raise RuntimeError(f"segmenter {ctx.segmenter.name} returned boxes for {len(seg.boxes)} of {n} frames")
+        if m is not None and m.shape != every.shape[:3]:
+            raise RuntimeError(f"segmenter {ctx.segmenter.name} returned {what} {m.shape} for frames {every.shape}")
+    if len(seg.boxes) != len(every):
+        raise RuntimeError(f"segmenter {ctx.segmenter.name} returned boxes for {len(seg.boxes)} of {len(every)} frames")
+    extra_masks = None
+    if len(core) != len(every):
+        rest = np.setdiff1d(np.arange(len(every)), core)
+        extra_masks = np.asarray(seg.masks, dtype=bool)[rest]
+        seg = seg.subset(core)
+    n = len(fr["frames"])
     window = ctx.cfg.mask_smooth
     masks = smooth_masks(seg.masks, window) if window > 1 else np.asarray(seg.masks, dtype=bool)
     out: dict[str, Any] = {
@@ -146,11 +178,18 @@ def stage_segment(ctx: BuildContext, rec: VideoRecord, fr: dict[str, np.ndarray]
             "rle": encode_rle(obj),
             "boxes": _box_rows(seg.object_boxes or [np.zeros((0, 6))] * n, 6),
         }
+    if extra_masks is not None:
+        out["context"] = {"index": fr["ctx_index"].tolist(), "rle": encode_rle(extra_masks)}
     return out
 
 
-def stage_inpaint(ctx: BuildContext, rec: VideoRecord, fr: dict[str, np.ndarray], masks: np.ndarray) -> dict[str, np.ndarray]:
-    return {"bg": ctx.inpainter.inpaint(fr["frames"], masks, fr["eval_pos"])}
+def stage_inpaint(
+    ctx: BuildContext, rec: VideoRecord, fr: dict[str, np.ndarray], masks: np.ndarray, extra_masks: np.ndarray | None
+) -> dict[str, np.ndarray]:
+    frames, index, core = _with_context(fr, fr["frames"], fr.get("ctx_frames"))
+    masks, _, _ = _with_context(fr, masks, extra_masks)
+    bg = ctx.inpainter.inpaint(frames, masks, core[fr["eval_pos"]], src_index=index, n_frames=int(fr["info"][0]))
+    return {"bg": bg}
 
 
 def stage_scene(ctx: BuildContext, rec: VideoRecord, fr: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -160,9 +199,11 @@ def stage_scene(ctx: BuildContext, rec: VideoRecord, fr: dict[str, np.ndarray]) 
 PER_VIDEO_STAGES = ("frames", "segment", "inpaint", "scene")
 
 
-def load_masks(path: Path) -> tuple[np.ndarray, list[np.ndarray]]:
+def load_masks(path: Path) -> tuple[np.ndarray, list[np.ndarray], np.ndarray | None]:
+    """Person masks and boxes of the stored frames, and the masks of the inpainter-only frames (or None)."""
     seg = json.loads(path.read_text())
-    return decode_rle(seg["rle"]), [np.asarray(b, dtype=np.float32).reshape(-1, 5) for b in seg["boxes"]]
+    extra = decode_rle(seg["context"]["rle"]) if "context" in seg else None
+    return decode_rle(seg["rle"]), [np.asarray(b, dtype=np.float32).reshape(-1, 5) for b in seg["boxes"]], extra
 
 
 @dataclass
@@ -196,14 +237,15 @@ def process_video(ctx: BuildContext, rec: VideoRecord) -> VideoResult:
             res.done.append("frames")
         stage = "segment"
         if paths["segment"].is_file():
-            masks, _ = load_masks(paths["segment"])
+            masks, _, extra_masks = load_masks(paths["segment"])
             res.skipped.append("segment")
         else:
             seg = stage_segment(ctx, rec, fr)
             write_json(paths["segment"], seg)
             masks = decode_rle(seg["rle"])
+            extra_masks = decode_rle(seg["context"]["rle"]) if "context" in seg else None
             res.done.append("segment")
-        for name, fn in (("inpaint", lambda: stage_inpaint(ctx, rec, fr, masks)), ("scene", lambda: stage_scene(ctx, rec, fr))):
+        for name, fn in (("inpaint", lambda: stage_inpaint(ctx, rec, fr, masks, extra_masks)), ("scene", lambda: stage_scene(ctx, rec, fr))):
             stage = name
             if paths[name].is_file():
                 res.skipped.append(name)

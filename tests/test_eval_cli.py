@@ -94,7 +94,7 @@ def test_bad_input_one_line_exit_2(tiny_bench, tmp_path, capsys):
     plug.write_text(PLUGIN)
     cases = [
         (["build", "--source", "kinetics", "--out", tmp_path / "x"], "unknown source 'kinetics' (valid:"),
-        (["build", "--inpainter", "lama", "--out", tmp_path / "x"], "unknown inpainter 'lama' (valid: propagate)"),
+        (["build", "--inpainter", "lama", "--out", tmp_path / "x"], "unknown inpainter 'lama' (valid: e2fgvi, propagate)"),
         (["build", "--shard", "3/2", "--out", tmp_path / "x"], "--shard must look like i/N"),
         (["eval", "--model", f"python:{plug}:constant", "--bench", tiny_bench, "--sets", "swap_near"], "unknown set 'swap_near'"),
         (["eval", "--model", "nope.pt", "--bench", tiny_bench], "is not a checkpoint file, a registered model"),

@@ -25,6 +25,16 @@ class Segmentation:
     object_boxes: list[np.ndarray] | None = None  # per frame [K,6] float: x0, y0, x1, y1, score, object index
     object_names: list[str] = field(default_factory=list)
 
+    def subset(self, pos: np.ndarray) -> "Segmentation":
+        """The same segmentation restricted to the frames at ``pos``."""
+        pos = np.asarray(pos, dtype=np.int64)
+        return Segmentation(
+            masks=np.asarray(self.masks)[pos], boxes=[self.boxes[i] for i in pos],
+            object_masks=None if self.object_masks is None else np.asarray(self.object_masks)[pos],
+            object_boxes=None if self.object_boxes is None else [self.object_boxes[i] for i in pos],
+            object_names=list(self.object_names),
+        )
+
 
 class Segmenter(ABC):
     name: str = ""

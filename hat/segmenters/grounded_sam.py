@@ -28,6 +28,7 @@ import numpy as np
 
 from ..errors import HatError
 from ..models.base import file_hash
+from ..weights import load_state_file, mismatch_error
 from . import SEGMENTERS, Segmentation, Segmenter
 
 #: (embed dim, depth, heads, global-attention blocks) of the released SAM image encoders
@@ -51,33 +52,6 @@ def _need(module: str):
                        "install it with: pip install 'hat-bias[grounded-sam]'") from None
 
 
-def _load_state(path: str, what: str, hint: str) -> dict[str, Any]:
-    import torch
-
-    p = Path(path) if path else None
-    if p is None or not p.is_file():
-        raise HatError(f"{what} checkpoint not found: '{path}' ({hint})")
-    try:
-        obj = torch.load(p, map_location="cpu", weights_only=True)
-    except Exception as e:  # noqa: BLE001 - torch raises many types for bad or unsafe files
-        first = (str(e).strip().splitlines() or [type(e).__name__])[0]
-        raise HatError(f"{p}: cannot read as a {what} checkpoint ({first})") from None
-    if isinstance(obj, dict) and isinstance(obj.get("model"), dict):
-        obj = obj["model"]
-    if not isinstance(obj, dict) or not obj:
-        raise HatError(f"{p}: not a {what} checkpoint (expected a state dict)")
-    return {k.removeprefix("module."): v for k, v in obj.items()}
-
-
-def _mismatch(path: str, what: str, missing: list[str], unexpected: list[str]) -> HatError:
-    parts = []
-    if missing:
-        parts.append(f"{len(missing)} weights missing (e.g. {missing[0]})")
-    if unexpected:
-        parts.append(f"{len(unexpected)} unexpected (e.g. {unexpected[0]})")
-    return HatError(f"{path}: does not fit the {what} architecture: {', '.join(parts)}")
-
-
 # ----------------------------------------------------------------------------- SAM
 
 
@@ -97,7 +71,7 @@ def load_sam(path: str, sam_type: str = "auto"):
     if sam_type not in ("auto", *SAM_SIZES):
         raise HatError(f"unknown SAM type '{sam_type}' (valid: auto, {', '.join(SAM_SIZES)})")
     builder = _need("segment_anything.build_sam")
-    sd = _load_state(path, "SAM", "give --sam-ckpt sam_vit_h_4b8939.pth, sam_vit_l_0b3195.pth or sam_vit_b_01ec64.pth")
+    sd = load_state_file(path, "SAM", "give --sam-ckpt sam_vit_h_4b8939.pth, sam_vit_l_0b3195.pth or sam_vit_b_01ec64.pth")
     if "image_encoder.patch_embed.proj.weight" not in sd:
         raise HatError(f"{path}: not a SAM checkpoint (no image_encoder.* weights)")
     arch = sam_architecture(sd)
@@ -108,7 +82,7 @@ def load_sam(path: str, sam_type: str = "auto"):
                              encoder_global_attn_indexes=list(arch[3]), checkpoint=None)
     missing, unexpected = sam.load_state_dict(sd, strict=False)
     if missing or unexpected:
-        raise _mismatch(path, f"SAM {name}", list(missing), list(unexpected))
+        raise mismatch_error(path, f"SAM {name}", list(missing), list(unexpected))
     return sam.eval(), name
 
 
@@ -134,7 +108,7 @@ def load_gdino(config: str, ckpt: str, text_encoder: str):
     if not (bert / "config.json").is_file():
         raise HatError("GroundingDINO needs its text encoder as a local folder (bert-base-uncased with config.json, "
                        f"vocab.txt and weights); give --gdino-text-encoder DIR (got '{text_encoder or args.text_encoder_type}')")
-    sd = _load_state(ckpt, "GroundingDINO", "give --gdino-ckpt groundingdino_swint_ogc.pth or groundingdino_swinb_cogcoor.pth")
+    sd = load_state_file(ckpt, "GroundingDINO", "give --gdino-ckpt groundingdino_swint_ogc.pth or groundingdino_swinb_cogcoor.pth")
     args.text_encoder_type = str(bert.resolve())
     args.device = "cpu"
     args.use_checkpoint = False  # gradient checkpointing: training only
@@ -151,7 +125,7 @@ def load_gdino(config: str, ckpt: str, text_encoder: str):
     missing = [k for k in missing if k not in _HARMLESS_KEYS]
     unexpected = [k for k in unexpected if k not in _HARMLESS_KEYS]
     if missing or unexpected:
-        raise _mismatch(ckpt, f"GroundingDINO of {cfg_path.name}", missing, unexpected)
+        raise mismatch_error(ckpt, f"GroundingDINO of {cfg_path.name}", missing, unexpected)
     return model.eval(), cfg_path
 
 
