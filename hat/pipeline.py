@@ -11,6 +11,7 @@ so a killed build resumes where it stopped and gives the same bytes as an uninte
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import json
 import platform
 from collections import Counter
@@ -188,8 +189,15 @@ def stage_inpaint(
 ) -> dict[str, np.ndarray]:
     frames, index, core = _with_context(fr, fr["frames"], fr.get("ctx_frames"))
     masks, _, _ = _with_context(fr, masks, extra_masks)
-    bg = ctx.inpainter.inpaint(frames, masks, core[fr["eval_pos"]], src_index=index, n_frames=int(fr["info"][0]))
-    return {"bg": bg}
+    where = {"src_index": index, "n_frames": int(fr["info"][0])}
+    if not _takes_keywords(ctx.inpainter.inpaint, where):  # a plugin written before inpainters knew frame indices
+        where = {}
+    return {"bg": ctx.inpainter.inpaint(frames, masks, core[fr["eval_pos"]], **where)}
+
+
+def _takes_keywords(fn: Callable[..., Any], names: dict[str, Any]) -> bool:
+    params = inspect.signature(fn).parameters.values()
+    return any(p.kind is p.VAR_KEYWORD for p in params) or set(names) <= {p.name for p in params}
 
 
 def stage_scene(ctx: BuildContext, rec: VideoRecord, fr: dict[str, np.ndarray]) -> dict[str, np.ndarray]:

@@ -217,7 +217,7 @@ def test_sparse_targets_equal_the_whole_video_stream():
     assert len(full) == 40 and inp.windows_run - sparse_runs == 8  # centres 0, 5, ..., 35
     for k, t in enumerate(targets):
         assert np.array_equal(sparse[k], full[t]), t
-    with pytest.raises(ValueError, match="needs source frame"):
+    with pytest.raises(HatError, match="needs source frame 0"):
         inp.inpaint(frames[keep[1:]], masks[keep[1:]], [2], src_index=keep[1:], n_frames=40)
 
 
@@ -301,3 +301,86 @@ def test_bf16_autocast_runs_on_cpu_close_to_fp32():
     a = INPAINTERS.create("e2fgvi", model=tiny_net(), max_ref=2, precision="bf16").inpaint(frames, masks, [3])
     b = INPAINTERS.create("e2fgvi", model=tiny_net(), max_ref=2).inpaint(frames, masks, [3])
     assert np.abs(a.astype(int) - b).mean() < 1.0
+
+
+def test_deformable_alignment_samples_at_pixel_plus_flow():
+    """Offsets are the flow (x, y) flipped to mmcv's/torchvision's (dy, dx) per tap: with a zero residue and
+    an identity centre tap, the aligned feature is the input read at pixel + flow, times sigmoid(0)."""
+    from hat.inpainters.e2fgvi_net import SecondOrderDeformableAlignment, flow_warp
+
+    torch.manual_seed(0)
+    al = SecondOrderDeformableAlignment(32, 16)
+    with torch.no_grad():
+        al.weight.zero_()
+        for c in range(16):
+            al.weight[c, c, 1, 1] = 1.0
+    x = torch.rand(1, 32, 6, 7)
+    flow_1 = torch.zeros(1, 2, 6, 7)
+    flow_1[:, 0] = 1.0  # one pixel right
+    flow_1[:, 1] = 2.0  # two down
+    out = al(x, torch.rand(1, 48, 6, 7), flow_1, torch.zeros(1, 2, 6, 7))
+    want = 0.5 * x[:, :16, 2:, 1:]
+    torch.testing.assert_close(out[:, :, :4, :6], want)
+    assert out[:, :, 4:].abs().max() == 0 and out[:, :, :, 6:].abs().max() == 0  # read outside: zero
+    torch.testing.assert_close(out, 0.5 * flow_warp(x[:, :16], flow_1.permute(0, 2, 3, 1)))
+
+
+def test_flow_warp_keeps_subpixel_positions_in_bf16():
+    """A bf16 grid would snap x = 100.25 to 100; sampling stays float32 whatever the feature dtype."""
+    from hat.inpainters.e2fgvi_net import flow_warp
+
+    x = (torch.arange(108) % 2).to(torch.bfloat16).view(1, 1, 1, 108).repeat(1, 1, 2, 1)
+    flow = torch.full((1, 2, 108, 2), 0.25)
+    flow[..., 1] = 0
+    out = flow_warp(x, flow).float()[0, 0, 0, :107]
+    want = torch.where(torch.arange(107) % 2 == 0, 0.25, 0.75)
+    torch.testing.assert_close(out, want)
+
+
+def test_centred_targets_do_not_depend_on_each_other():
+    frames, masks = moving_person(t=30)
+    inp = INPAINTERS.create("e2fgvi", model=tiny_net(), max_ref=2, windows="centred")
+    alone = inp.inpaint(frames, masks, [10])
+    with_neighbour = inp.inpaint(frames, masks, [10, 12])
+    assert np.array_equal(alone[0], with_neighbour[0])
+
+
+def test_grid_references_fast_path_equals_the_listing():
+    from hat.inpainters.e2fgvi import _nearest_grid_refs
+
+    for n in (7, 40, 301, 5000):
+        for c in sorted({0, 3, n // 3, n // 2, n - 1}):
+            for stride, ref_length, cap in ((5, 10, 30), (5, 10, 2), (2, 3, 4), (12, 5, 3)):
+                local = tuple(range(max(0, c - stride), min(n, c + stride + 1)))
+                slow = nearest_refs(reference_frames(c, local, n, ref_length, -1), c, cap)
+                assert _nearest_grid_refs(c, local, n, ref_length, cap, stride) == slow, (n, c, stride, ref_length, cap)
+
+
+def test_stream_and_option_errors_are_one_line():
+    frames, masks = moving_person(t=10)
+    inp = INPAINTERS.create("e2fgvi", model=tiny_net(), max_ref=2)
+    with pytest.raises(HatError, match="frame 8 .* is missing; the video was said to have 12 frames"):
+        list(inp.stream(iter(frames[:8]), iter(masks[:8]), 12))
+    with pytest.raises(HatError, match=r"targets must be frames 0..7 of the video \(got 8..8\)"):
+        inp.inpaint(frames, masks, [3], src_index=np.arange(10) + 5, n_frames=8)
+    with pytest.raises(HatError, match="model= takes an InpaintGenerator"):
+        INPAINTERS.create("e2fgvi", model="x.pth")
+
+
+def test_an_inpainter_without_frame_indices_still_works_in_a_build(monkeypatch):
+    """Plugins written against the three-argument ``inpaint`` are called as before."""
+    from types import SimpleNamespace
+
+    from hat.inpainters import Inpainter
+    from hat.pipeline import stage_inpaint
+
+    class Old(Inpainter):
+        name = "old"
+
+        def inpaint(self, frames, masks, targets):
+            return frames[targets]
+
+    frames, masks = moving_person(t=6)
+    fr = {"frames": frames, "src_index": np.arange(6), "eval_pos": np.array([1, 4]), "info": np.array([6.0, 48, 64, 25])}
+    out = stage_inpaint(SimpleNamespace(inpainter=Old()), None, fr, masks, None)
+    assert np.array_equal(out["bg"], frames[[1, 4]])

@@ -73,7 +73,7 @@ def plan_windows(targets: Iterable[int], n_frames: int, stride: int = 5, ref_len
     """
     targets = sorted({int(t) for t in targets})
     if any(t < 0 or t >= n_frames for t in targets):
-        raise ValueError(f"targets must lie in [0, {n_frames})")
+        raise HatError(f"e2fgvi targets must be frames 0..{n_frames - 1} of the video (got {targets[0]}..{targets[-1]})")
     if mode == "original":
         centres = sorted({c for t in targets for c in range(((t - stride) // stride) * stride, t + stride + 1, stride)
                           if 0 <= c < n_frames and abs(c - t) <= stride})
@@ -84,9 +84,22 @@ def plan_windows(targets: Iterable[int], n_frames: int, stride: int = 5, ref_len
     out = []
     for c in centres:
         local = tuple(range(max(0, c - stride), min(n_frames, c + stride + 1)))
-        refs = nearest_refs(reference_frames(c, local, n_frames, ref_length, num_ref), c, max_ref)
+        if num_ref == -1 and max_ref > 0:  # same result as the line below, without listing the whole video's grid
+            refs = _nearest_grid_refs(c, local, n_frames, ref_length, max_ref, stride)
+        else:
+            refs = nearest_refs(reference_frames(c, local, n_frames, ref_length, num_ref), c, max_ref)
         out.append(Window(c, local, tuple(refs)))
     return out
+
+
+def _nearest_grid_refs(c: int, local: tuple[int, ...], n_frames: int, ref_length: int, max_ref: int,
+                       stride: int) -> list[int]:
+    """The ``max_ref`` grid frames (multiples of ref_length) nearest ``c`` outside ``local``: only grid points
+    within max_ref + (those local can hide) steps of ``c`` can be among them."""
+    reach = max_ref + (2 * stride) // ref_length + 2
+    k0, last = c // ref_length, (n_frames - 1) // ref_length
+    grid = [k * ref_length for k in range(max(0, k0 - reach), min(last, k0 + reach) + 1)]
+    return nearest_refs([i for i in grid if i not in set(local)], c, max_ref)
 
 
 def needed_frames(windows: Iterable[Window]) -> np.ndarray:
@@ -159,6 +172,11 @@ class E2FGVIInpainter(Inpainter):
         if precision == "fp16" and self.device.type != "cuda":
             raise HatError("precision fp16 needs a CUDA device (valid on cpu: fp32, bf16)")
         self.dtype = {"fp32": None, "fp16": torch.float16, "bf16": torch.bfloat16}[precision]
+        from .e2fgvi_net import InpaintGenerator
+
+        if model is not None and not isinstance(model, InpaintGenerator):
+            raise HatError("e2fgvi model= takes an InpaintGenerator built in Python; from the command line give "
+                           "--e2fgvi-ckpt (or ckpt=)")
         if model is None:
             if not ckpt:
                 raise HatError("inpainter e2fgvi needs weights: give --e2fgvi-ckpt E2FGVI-HQ-CVPR22.pth "
@@ -241,8 +259,8 @@ class E2FGVIInpainter(Inpainter):
         windows = self._plan(want, n)
         missing = [i for i in needed_frames(windows) if int(i) not in pos]
         if missing:
-            raise ValueError(f"e2fgvi needs source frame {missing[0]} (and {len(missing) - 1} more) that were not "
-                             "given; decode the frames from Inpainter.context()")
+            raise HatError(f"e2fgvi needs source frame {missing[0]} (and {len(missing) - 1} more) that were not "
+                           "given: pass the frames that Inpainter.context() names")
         masks = np.asarray(masks, dtype=bool)
         wanted = set(want)
         acc: dict[int, np.ndarray] = {}
@@ -250,7 +268,8 @@ class E2FGVIInpainter(Inpainter):
             ids = [pos[i] for i in (*win.local, *win.refs)]
             out = self.run_window(frames[ids], masks[ids], len(win.local))
             for k, i in enumerate(win.local):
-                if i in wanted:
+                # centred: each target from its own window only, so it does not depend on the other targets
+                if i in wanted and (self.mode == "original" or i == win.centre):
                     self._blend(acc, i, out[k])
         return np.stack([acc[i].astype(np.uint8) for i in want])
 
@@ -271,7 +290,11 @@ class E2FGVIInpainter(Inpainter):
         for k, win in enumerate(windows):
             last = max((*win.local, *win.refs))
             while read <= last:
-                f, m = next(src)
+                try:
+                    f, m = next(src)
+                except StopIteration:
+                    raise HatError(f"e2fgvi stream: frame {read} (or its mask) is missing; the video was said to "
+                                   f"have {n_frames} frames") from None
                 buf[read] = (np.asarray(f, dtype=np.uint8), np.asarray(m, dtype=bool))
                 read += 1
             self.peak_buffer = max(self.peak_buffer, len(buf))

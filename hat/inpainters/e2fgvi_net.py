@@ -44,14 +44,20 @@ class E2FGVIArch:
 
 
 def flow_warp(x: torch.Tensor, flow: torch.Tensor, padding_mode: str = "zeros") -> torch.Tensor:
-    """Sample ``x`` at pixel + flow (flow [n, h, w, 2] in pixels, x then y), bilinear, corners aligned."""
+    """Sample ``x`` at pixel + flow (flow [n, h, w, 2] in pixels, x then y), bilinear, corners aligned.
+
+    Always in float32: a bf16 grid snaps positions to half a pixel at x = 100 (2 px of image at 1/4 size).
+    """
     n, _, h, w = x.shape
-    gy, gx = torch.meshgrid(torch.arange(h, device=x.device, dtype=x.dtype),
-                            torch.arange(w, device=x.device, dtype=x.dtype), indexing="ij")
-    px = gx + flow[..., 0]
-    py = gy + flow[..., 1]
+    f32 = torch.float32
+    gy, gx = torch.meshgrid(torch.arange(h, device=x.device, dtype=f32),
+                            torch.arange(w, device=x.device, dtype=f32), indexing="ij")
+    px = gx + flow[..., 0].to(f32)
+    py = gy + flow[..., 1].to(f32)
     grid = torch.stack((2.0 * px / max(w - 1, 1) - 1.0, 2.0 * py / max(h - 1, 1) - 1.0), dim=3)
-    return F.grid_sample(x, grid.to(x.dtype), mode="bilinear", padding_mode=padding_mode, align_corners=True)
+    with torch.autocast(device_type=x.device.type, enabled=False):
+        out = F.grid_sample(x.to(f32), grid, mode="bilinear", padding_mode=padding_mode, align_corners=True)
+    return out.to(x.dtype)
 
 
 class _ConvAct(nn.Module):
@@ -452,7 +458,12 @@ class InpaintGenerator(nn.Module):
             raise ValueError(f"non-HQ E2FGVI works at {NONHQ_SIZE[0]} x {NONHQ_SIZE[1]} only (got {h} x {w})")
 
     def flows(self, local: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """SPyNet flows between consecutive local frames at 1/4 size: (i -> i+1, i+1 -> i)."""
+        """SPyNet flows between consecutive local frames at 1/4 size: (i -> i+1, i+1 -> i), in float32
+        whatever the autocast precision (flows of tens of pixels need more than bf16's 8 bits)."""
+        with torch.autocast(device_type=local.device.type, enabled=False):
+            return self._flows(local.float())
+
+    def _flows(self, local: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         b, lt, c, h, w = local.shape
         small = F.interpolate(local.reshape(-1, c, h, w), scale_factor=0.25, mode="bilinear", align_corners=True,
                               recompute_scale_factor=True).view(b, lt, c, h // 4, w // 4)
@@ -469,7 +480,7 @@ class InpaintGenerator(nn.Module):
         enc = self.encoder(masked_frames.reshape(b * t, ch, hh, ww))
         _, c, h, w = enc.shape
         enc = enc.view(b, t, c, h, w)
-        local = self.feat_prop_module(enc[:, :n_local], fwd.to(enc.dtype), bwd.to(enc.dtype))
+        local = self.feat_prop_module(enc[:, :n_local], fwd, bwd)
         enc = torch.cat((local, enc[:, n_local:]), 1)
         tokens = self.ss(enc.reshape(-1, c, h, w), b, (h, w))
         tokens = self.transformer(tokens, (h, w))

@@ -60,24 +60,36 @@ def pair_homography(a: np.ndarray, b: np.ndarray, hole_a: np.ndarray, hole_b: np
     if len(p) < min_points:
         return None
     hom, inl = cv2.findHomography(p, q, cv2.RANSAC, 2.0)
-    if hom is None or inl is None or inl.sum() < min_points:
+    if hom is None or inl is None or inl.sum() < min_points or not plausible(hom / hom[2, 2], *hole_b.shape):
         return None
     good = inl.ravel() == 1
     return hom, float(np.median(np.linalg.norm(q[good] - p[good], axis=1)))
 
 
-def chain_to_first(frames: np.ndarray, holes: np.ndarray) -> tuple[np.ndarray, float]:
-    """For each frame, the homography to the first frame's view (chained over neighbours), and the
-    largest median background motion between neighbours. A pair that cannot be fitted counts as still."""
+def plausible(hom: np.ndarray, h: int, w: int) -> bool:
+    """A camera motion between neighbouring stored frames: scale within 1/2..2, no mirror, mild perspective."""
+    det = float(np.linalg.det(hom[:2, :2]))
+    return 0.25 < det < 4.0 and float(np.abs(hom[2, :2]).max()) * max(h, w) < 0.5
+
+
+def chain_to_first(frames: np.ndarray, holes: np.ndarray) -> tuple[np.ndarray, float, np.ndarray]:
+    """For each frame, the homography to its run's first view (chained over neighbours), the largest
+    median background motion between neighbours, and a run id per frame: a pair that cannot be fitted
+    (a cut, a blur, a textureless view) starts a new run, so frames are only warped within their run."""
     n = len(frames)
     to_first = np.repeat(np.eye(3)[None], n, axis=0)
+    run = np.zeros(n, dtype=np.int64)
     biggest = 0.0
     for k in range(1, n):
         fit = pair_homography(frames[k], frames[k - 1], holes[k], holes[k - 1])  # k -> k-1
-        hom, motion = fit if fit is not None else (np.eye(3), 0.0)
+        if fit is None:
+            run[k] = run[k - 1] + 1
+            continue
+        hom, motion = fit
         biggest = max(biggest, motion)
+        run[k] = run[k - 1]
         to_first[k] = to_first[k - 1] @ hom
-    return to_first, biggest
+    return to_first, biggest, run
 
 
 class PropagateInpainter(Inpainter):
@@ -104,8 +116,9 @@ class PropagateInpainter(Inpainter):
         flag = cv2.INPAINT_TELEA if self.method == "telea" else cv2.INPAINT_NS
         return cv2.inpaint(plate, unseen.astype(np.uint8), self.radius, flag)
 
-    def _aligned(self, frames: np.ndarray, holes: np.ndarray, targets: np.ndarray, to_first: np.ndarray) -> np.ndarray:
-        """Each target's hole filled from the other frames warped into its view."""
+    def _aligned(self, frames: np.ndarray, holes: np.ndarray, targets: np.ndarray, to_first: np.ndarray,
+                 run: np.ndarray) -> np.ndarray:
+        """Each target's hole filled from the other frames of its run, warped into its view."""
         n, h, w = holes.shape
         out = []
         for t in targets:
@@ -114,6 +127,8 @@ class PropagateInpainter(Inpainter):
             obs = np.full((hi - lo, int(hole.sum()), 3), np.nan, np.float32)
             back = np.linalg.inv(to_first[t])
             for j in range(lo, hi):
+                if run[j] != run[t]:
+                    continue  # no known motion between them
                 m = back @ to_first[j]  # frame j -> frame t
                 warped = cv2.warpPerspective(frames[j], m, (w, h), flags=cv2.INTER_LINEAR)
                 bad = cv2.warpPerspective((~holes[j]).astype(np.uint8), m, (w, h), flags=cv2.INTER_NEAREST,
@@ -142,9 +157,9 @@ class PropagateInpainter(Inpainter):
         holes = dilate(masks, self.dilation)
         self.last_shift = 0.0
         if self.align != "none" and len(frames) > 1:
-            to_first, self.last_shift = chain_to_first(frames, holes)
+            to_first, self.last_shift, run = chain_to_first(frames, holes)
             if self.align == "homography" or self.last_shift >= 0.5:
-                return self._aligned(frames, holes, np.asarray(targets), to_first)
+                return self._aligned(frames, holes, np.asarray(targets), to_first, run)
         whole = self._plate(frames, holes) if self.window <= 0 else None
         out = []
         for t in np.asarray(targets):
