@@ -222,14 +222,21 @@ def test_sparse_targets_equal_the_whole_video_stream():
 
 
 def test_stream_memory_is_flat_in_video_length():
-    peaks = []
+    """Frames held and Python-side memory (numpy buffers, outputs, blends) do not grow with the video."""
+    import tracemalloc
+
+    peaks, traced = [], []
     for t in (30, 90):
         frames, masks = moving_person(t=t, h=24, w=32)
         inp = INPAINTERS.create("e2fgvi", model=tiny_net(), max_ref=2, neighbor_stride=3)
+        tracemalloc.start()
         n_out = sum(1 for _ in inp.stream(iter(frames), iter(masks), t))
+        traced.append(tracemalloc.get_traced_memory()[1])
+        tracemalloc.stop()
         assert n_out == t
         peaks.append(inp.peak_buffer)
     assert peaks[0] == peaks[1] <= 2 * 3 + 1 + 2 * 20
+    assert traced[1] < 1.25 * traced[0], traced  # holding every frame would add ~180 KB here
     with pytest.raises(HatError, match="stream needs bounded references"):
         next(INPAINTERS.create("e2fgvi", model=tiny_net(), max_ref=0).stream(iter(frames), iter(masks), t))
 
