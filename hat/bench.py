@@ -102,7 +102,7 @@ class Benchmark:
 
     def _load_parts(self, video_id: str) -> VideoParts:
         st = self._store
-        fr = read_npz(st.path("frames", video_id, "npz"))
+        fr = read_npz(st.path("frames", video_id, "npz"), ("frames", "eval_pos", "src_index", "info"))
         seg = json.loads(st.path("segment", video_id, "json").read_text())
         pos = fr["eval_pos"]
         masks = decode_rle([seg["rle"][i] for i in pos])

@@ -66,9 +66,10 @@ def write_npz(path: str | os.PathLike, **arrays: np.ndarray) -> None:
     write_bytes(path, buf.getvalue())
 
 
-def read_npz(path: str | os.PathLike) -> dict[str, np.ndarray]:
+def read_npz(path: str | os.PathLike, keys: tuple[str, ...] | None = None) -> dict[str, np.ndarray]:
+    """The arrays of an .npz (only ``keys`` if given: the others are never decompressed)."""
     with np.load(path, allow_pickle=False) as z:
-        return {k: z[k] for k in z.files}
+        return {k: z[k] for k in (z.files if keys is None else keys) if k in z.files}
 
 
 def write_csv(path: str | os.PathLike, df) -> None:

@@ -17,10 +17,11 @@ from hat.inpainters.e2fgvi import (
 )
 from hat.inpainters.e2fgvi_net import E2FGVIArch, InpaintGenerator
 from hat.masks import dilate
-from hat.pipeline import build
+from hat.pipeline import build, make_context, stage_frames
 from hat.store import read_npz
 from hat.video import segment_indices
 
+from conftest import TINY as TINY_SOURCE
 from conftest import tiny_config
 from e2fgvi_fixtures import REF_FILE, TINY, official_keys, reference_input, seeded_state_dict
 
@@ -258,6 +259,13 @@ def _cfg(inpainter, **opts):
     )
 
 
+def rec_of(out, vid):
+    from hat.sources import create_source
+
+    src = create_source("synthetic", **{**TINY_SOURCE, "num_frames": 40})
+    return next(r for r in src.records("val") if r.video_id == vid)
+
+
 def test_build_decodes_and_segments_the_context_apart(tmp_path, tiny_ckpt):
     out = tmp_path / "e2"
     s = build(_cfg("e2fgvi", ckpt=str(tiny_ckpt), neighbor_stride=2, num_ref=1, windows="centred"), out)
@@ -265,10 +273,12 @@ def test_build_decodes_and_segments_the_context_apart(tmp_path, tiny_ckpt):
     ref = tmp_path / "prop"
     build(_cfg("propagate"), ref)
     vid = pd.read_csv(out / "manifest.csv")["video_id"][0]
-    fr = read_npz(out / "artifacts" / "frames" / f"{vid}.npz")
+    fr = stage_frames(make_context(_cfg("e2fgvi", ckpt=str(tiny_ckpt), neighbor_stride=2, num_ref=1,
+                                        windows="centred"), out), rec_of(out, vid))
     fr0 = read_npz(ref / "artifacts" / "frames" / f"{vid}.npz")
     assert "ctx_frames" not in fr0 and np.array_equal(fr["frames"], fr0["frames"])
     assert len(fr["ctx_index"]) == len(fr["ctx_frames"]) > 0 and not set(fr["ctx_index"]) & set(fr["src_index"])
+    assert np.array_equal(read_npz(out / "artifacts" / "frames" / f"{vid}.npz")["ctx_index"], fr["ctx_index"])
     seg = json.loads((out / "artifacts" / "segment" / f"{vid}.json").read_text())
     assert seg["context"]["index"] == fr["ctx_index"].tolist() and len(seg["context"]["rle"]) == len(fr["ctx_index"])
     # the neighbours of every evaluation frame are there
@@ -281,9 +291,17 @@ def test_build_decodes_and_segments_the_context_apart(tmp_path, tiny_ckpt):
     assert (out / "mask_quality.csv").read_bytes() == (ref / "mask_quality.csv").read_bytes()
     bg = read_npz(out / "artifacts" / "inpaint" / f"{vid}.npz")["bg"]
     assert bg.shape == fr["frames"][fr["eval_pos"]].shape
+    # the inpainter-only pixels are dropped once Background-Only exists (their indices stay)
+    assert "ctx_frames" not in read_npz(out / "artifacts" / "frames" / f"{vid}.npz")
     # resume: nothing is redone
-    again = build(_cfg("e2fgvi", ckpt=str(tiny_ckpt), neighbor_stride=2, num_ref=1, windows="centred"), out)
+    cfg = _cfg("e2fgvi", ckpt=str(tiny_ckpt), neighbor_stride=2, num_ref=1, windows="centred")
+    again = build(cfg, out)
     assert sum(again.stage_done.values()) == 0
+    # redoing Background-Only decodes the dropped frames again and gives the same pixels
+    (out / "artifacts" / "inpaint" / f"{vid}.npz").unlink()
+    redo = build(cfg, out)
+    assert redo.stage_done == {"frames": 1, "inpaint": 1}
+    assert np.array_equal(read_npz(out / "artifacts" / "inpaint" / f"{vid}.npz")["bg"], bg)
 
 
 def test_cli_e2fgvi_flags(tmp_path, tiny_ckpt, capsys):
