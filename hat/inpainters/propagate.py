@@ -174,6 +174,6 @@ class PropagateInpainter(Inpainter):
         return np.stack(out) if out else np.zeros((0, *frames.shape[1:]), np.uint8)
 
 
-INPAINTERS.register("propagate", help="temporal median of unmasked pixels, cv2.inpaint for the rest (weights-free)")(
+INPAINTERS.register("propagate", help="temporal median of unmasked pixels, camera motion aligned; cv2.inpaint for the rest (no weights)")(
     PropagateInpainter
 )
