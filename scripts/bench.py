@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import resource
 import tempfile
 import time
 from pathlib import Path
@@ -17,9 +16,7 @@ from hat.models.demo import DemoClassifier, train_demo
 from hat.pipeline import build
 from hat.sources import create_source
 
-
-def peak_mib() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+from benchutil import peak_mib
 
 
 def main() -> None:

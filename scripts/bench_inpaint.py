@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
 import subprocess
 import sys
 import tempfile
@@ -19,13 +18,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from benchutil import peak_mib
+
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def peak_mib(device: torch.device) -> float:
-    if device.type == "cuda":
-        return torch.cuda.max_memory_allocated(device) / 2**20
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def video(n: int, h: int, w: int) -> tuple[np.ndarray, np.ndarray]:

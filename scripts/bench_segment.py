@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
-import resource
 import subprocess
 import sys
 import tempfile
@@ -20,6 +19,8 @@ from pathlib import Path
 
 import numpy as np
 import torch
+
+from benchutil import peak_mib
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
@@ -34,12 +35,6 @@ def fabricate(d: Path, sam: str) -> dict[str, str]:
     torch.save(builder.sam_model_registry[sam](checkpoint=None).state_dict(), d / f"sam_{sam}.pth")
     return {"gdino_config": str(g["config"]), "gdino_ckpt": str(g["ckpt"]), "gdino_text_encoder": str(g["bert"]),
             "sam_ckpt": str(d / f"sam_{sam}.pth")}
-
-
-def peak_mib(device: torch.device) -> float:
-    if device.type == "cuda":
-        return torch.cuda.max_memory_allocated(device) / 2**20
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def run_component(args: argparse.Namespace) -> dict:

@@ -17,7 +17,6 @@ with the mask dilated 4x by a 3x3 cross. Differences, on purpose:
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
@@ -28,7 +27,6 @@ from ..errors import HatError
 from ..masks import dilate
 from . import INPAINTERS, Inpainter
 
-_PRECISIONS = ("fp32", "fp16", "bf16")
 _MODES = ("original", "centred")
 _VARIANTS = ("auto", "hq", "e2fgvi")
 
@@ -156,22 +154,17 @@ class E2FGVIInpainter(Inpainter):
     def __init__(self, ckpt: str = "", variant: str = "auto", neighbor_stride: int = 5, ref_length: int = 10,
                  num_ref: int = -1, max_ref: int = 30, windows: str = "original", dilation: int = 4, device: str = "cpu",
                  precision: str = "fp32", model=None):
-        import torch
-
         from ..models.base import file_hash
-        from ..models.clip_common import resolve_device
+        from ..models.clip_common import autocast_dtype, check_precision, resolve_device
 
-        if precision not in _PRECISIONS:
-            raise HatError(f"unknown precision '{precision}' (valid: {', '.join(_PRECISIONS)})")
+        check_precision(precision)
         if windows not in _MODES:
             raise HatError(f"unknown e2fgvi windows mode '{windows}' (valid: {', '.join(_MODES)})")
         if int(neighbor_stride) < 1 or int(ref_length) < 1 or int(num_ref) < -1 or int(max_ref) < 0:
             raise HatError(f"neighbor_stride and ref_length must be >= 1, num_ref >= -1 and max_ref >= 0 (got "
                            f"{neighbor_stride}, {ref_length}, {num_ref}, {max_ref})")
         self.device = resolve_device(device)
-        if precision == "fp16" and self.device.type != "cuda":
-            raise HatError("precision fp16 needs a CUDA device (valid on cpu: fp32, bf16)")
-        self.dtype = {"fp32": None, "fp16": torch.float16, "bf16": torch.bfloat16}[precision]
+        self.dtype = autocast_dtype(precision, self.device)
         from .e2fgvi_net import InpaintGenerator
 
         if model is not None and not isinstance(model, InpaintGenerator):
@@ -204,11 +197,9 @@ class E2FGVIInpainter(Inpainter):
         return needed_frames(self._plan(targets, n_frames))
 
     def _autocast(self):
-        import torch
+        from ..models.clip_common import autocast
 
-        if self.dtype is None:
-            return contextlib.nullcontext()
-        return torch.autocast(device_type=self.device.type, dtype=self.dtype)
+        return autocast(self.device, self.dtype)
 
     # -- one window: composited uint8 outputs for its local frames
     def run_window(self, frames: np.ndarray, masks: np.ndarray, n_local: int) -> np.ndarray:

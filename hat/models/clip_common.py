@@ -7,6 +7,8 @@ towers are open_clip's ``CLIP``; the only hand-written network parts are the one
 
 from __future__ import annotations
 
+import contextlib
+
 import hashlib
 import json
 from abc import abstractmethod
@@ -223,6 +225,24 @@ class Preprocess:
 # ----------------------------------------------------------------------------- the adapter base
 
 
+def check_precision(precision: str) -> torch.dtype:
+    if precision not in PRECISIONS:
+        raise HatError(f"unknown precision '{precision}' (valid: {', '.join(PRECISIONS)})")
+    return PRECISIONS[precision]
+
+
+def autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
+    """For backends that keep float32 weights and run under autocast: the autocast dtype (None: plain fp32)."""
+    dtype = check_precision(precision)
+    if precision == "fp16" and device.type != "cuda":
+        raise HatError("precision fp16 needs a CUDA device (valid on cpu: fp32, bf16)")
+    return None if precision == "fp32" else dtype
+
+
+def autocast(device: torch.device, dtype: torch.dtype | None):
+    return contextlib.nullcontext() if dtype is None else torch.autocast(device_type=device.type, dtype=dtype)
+
+
 def resolve_device(device: str) -> torch.device:
     try:
         dev = torch.device(device)
@@ -263,8 +283,7 @@ class ClipVideoModel(VideoClassifier):
         cache_dir: str | None = None,
         class_names: str | None = None,
     ):
-        if precision not in PRECISIONS:
-            raise HatError(f"unknown precision '{precision}' (valid: {', '.join(PRECISIONS)})")
+        check_precision(precision)
         self.path = path
         self.name = Path(path).stem if path else self.arch
         self.weights_hash = weights_hash

@@ -41,7 +41,6 @@ DEFAULT_GDINO_CONFIG = "GroundingDINO_SwinT_OGC.py"
 IMAGENET_MEAN = np.array([0.485, 0.456, 0.406], np.float32)
 IMAGENET_STD = np.array([0.229, 0.224, 0.225], np.float32)
 _HARMLESS_KEYS = {"bert.embeddings.position_ids"}  # a buffer some transformers versions save and others don't
-_PRECISIONS = ("fp32", "fp16", "bf16")
 
 
 def _need(module: str):
@@ -186,14 +185,11 @@ class GroundedSAM(Segmenter):
         device: str = "cpu",
         precision: str = "fp32",
     ):
-        import torch
-
-        from ..models.clip_common import resolve_device
+        from ..models.clip_common import autocast_dtype, check_precision, resolve_device
 
         if objects not in ("auto", "off"):
             raise HatError(f"unknown objects mode '{objects}' (valid: auto, off)")
-        if precision not in _PRECISIONS:
-            raise HatError(f"unknown precision '{precision}' (valid: {', '.join(_PRECISIONS)})")
+        check_precision(precision)
         for key, v in (("box_threshold", box_threshold), ("text_threshold", text_threshold), ("nms_iou", nms_iou)):
             if not 0 < float(v) <= 1:
                 raise HatError(f"{key} must be within (0, 1] (got {v})")
@@ -203,9 +199,7 @@ class GroundedSAM(Segmenter):
         if not self.prompts:
             raise HatError("grounded-sam needs at least one person prompt (e.g. prompts=person,hand)")
         self.device = resolve_device(device)
-        if precision == "fp16" and self.device.type != "cuda":
-            raise HatError("precision fp16 needs a CUDA device (valid on cpu: fp32, bf16)")
-        self.dtype = {"fp32": None, "fp16": torch.float16, "bf16": torch.bfloat16}[precision]
+        self.dtype = autocast_dtype(precision, self.device)
         self.sam, self.sam_type = load_sam(sam_ckpt, sam_type)
         self.gdino, cfg_path = load_gdino(gdino_config, gdino_ckpt, gdino_text_encoder)
         self.sam.to(self.device)
@@ -226,11 +220,9 @@ class GroundedSAM(Segmenter):
         return dict(self._options)
 
     def _autocast(self):
-        import torch
+        from ..models.clip_common import autocast
 
-        if self.dtype is None:
-            return contextlib.nullcontext()
-        return torch.autocast(device_type=self.device.type, dtype=self.dtype)
+        return autocast(self.device, self.dtype)
 
     # -- GroundingDINO: boxes per frame for every phrase of one caption
     def _gdino_input(self, frames: np.ndarray):
