@@ -207,16 +207,6 @@ def stage_scene(ctx: BuildContext, rec: VideoRecord, fr: dict[str, np.ndarray]) 
 PER_VIDEO_STAGES = ("frames", "segment", "inpaint", "scene")
 
 
-def drop_context_frames(path: Path) -> None:
-    """Once Background-Only exists, the inpainter-only frames are never read again: drop their pixels (a
-    Kinetics clip holds ~270 of them for E2FGVI, ~40 MiB compressed) and keep their indices."""
-    with np.load(path, allow_pickle=False) as z:
-        if "ctx_frames" not in z.files:
-            return
-        kept = {k: z[k] for k in z.files if k != "ctx_frames"}
-    write_npz(path, **kept)
-
-
 def load_masks(path: Path) -> tuple[np.ndarray, list[np.ndarray], np.ndarray | None]:
     """Person masks and boxes of the stored frames, and the masks of the inpainter-only frames (or None)."""
     seg = json.loads(path.read_text())
@@ -243,7 +233,6 @@ def process_video(ctx: BuildContext, rec: VideoRecord) -> VideoResult:
     }
     if all(p.is_file() for p in paths.values()):
         res.skipped = list(PER_VIDEO_STAGES)
-        drop_context_frames(paths["frames"])  # in case a run stopped between inpaint and the drop
         return res
     stage = "frames"
     fr: dict[str, np.ndarray] | None = None
@@ -251,12 +240,14 @@ def process_video(ctx: BuildContext, rec: VideoRecord) -> VideoResult:
         if paths["frames"].is_file():
             fr = read_npz(paths["frames"])
             res.skipped.append("frames")
-        if fr is not None and "ctx_index" in fr and "ctx_frames" not in fr and not paths["inpaint"].is_file():
-            fr = None  # the inpainter-only pixels were dropped after an earlier inpaint: decode again
+        if fr is not None and "ctx_index" in fr and not paths["inpaint"].is_file():
+            fr = None  # the inpainter-only pixels are not stored: a resumed video decodes them again
             res.skipped.remove("frames")
         if fr is None:
             fr = stage_frames(ctx, rec)
-            write_npz(paths["frames"], **fr)
+            # The inpainter-only frames are kept in memory only: E2FGVI needs ~270 a Kinetics clip (~40 MiB
+            # compressed), read once by the inpaint stage; their indices are stored.
+            write_npz(paths["frames"], **{k: v for k, v in fr.items() if k != "ctx_frames"})
             res.done.append("frames")
         stage = "segment"
         if paths["segment"].is_file():
@@ -275,7 +266,6 @@ def process_video(ctx: BuildContext, rec: VideoRecord) -> VideoResult:
             else:
                 write_npz(paths[name], **fn())
                 res.done.append(name)
-        drop_context_frames(paths["frames"])
     except VideoError as e:
         res.failed = (stage, str(e))
         write_json(err, {"video_id": vid, "stage": stage, "reason": str(e)})

@@ -291,16 +291,21 @@ def test_build_decodes_and_segments_the_context_apart(tmp_path, tiny_ckpt):
     assert (out / "mask_quality.csv").read_bytes() == (ref / "mask_quality.csv").read_bytes()
     bg = read_npz(out / "artifacts" / "inpaint" / f"{vid}.npz")["bg"]
     assert bg.shape == fr["frames"][fr["eval_pos"]].shape
-    # the inpainter-only pixels are dropped once Background-Only exists (their indices stay)
+    # the inpainter-only pixels are never written (their indices are)
     assert "ctx_frames" not in read_npz(out / "artifacts" / "frames" / f"{vid}.npz")
     # resume: nothing is redone
     cfg = _cfg("e2fgvi", ckpt=str(tiny_ckpt), neighbor_stride=2, num_ref=1, windows="centred")
     again = build(cfg, out)
     assert sum(again.stage_done.values()) == 0
-    # redoing Background-Only decodes the dropped frames again and gives the same pixels
+    # a video resumed before its Background-Only decodes those frames again and gives the same pixels
     (out / "artifacts" / "inpaint" / f"{vid}.npz").unlink()
     redo = build(cfg, out)
     assert redo.stage_done == {"frames": 1, "inpaint": 1}
+    assert np.array_equal(read_npz(out / "artifacts" / "inpaint" / f"{vid}.npz")["bg"], bg)
+    for stage, ext in (("segment", "json"), ("inpaint", "npz")):  # stopped right after the frames stage
+        (out / "artifacts" / stage / f"{vid}.{ext}").unlink()
+    redo = build(cfg, out)
+    assert redo.stage_done == {"frames": 1, "segment": 1, "inpaint": 1}
     assert np.array_equal(read_npz(out / "artifacts" / "inpaint" / f"{vid}.npz")["bg"], bg)
 
 
