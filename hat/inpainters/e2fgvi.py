@@ -156,6 +156,7 @@ class E2FGVIInpainter(Inpainter):
                  precision: str = "fp32", model=None):
         from ..models.base import file_hash
         from ..models.clip_common import autocast_dtype, check_precision, resolve_device
+        from .e2fgvi_net import InpaintGenerator
 
         check_precision(precision)
         if windows not in _MODES:
@@ -165,8 +166,6 @@ class E2FGVIInpainter(Inpainter):
                            f"{neighbor_stride}, {ref_length}, {num_ref}, {max_ref})")
         self.device = resolve_device(device)
         self.dtype = autocast_dtype(precision, self.device)
-        from .e2fgvi_net import InpaintGenerator
-
         if model is not None and not isinstance(model, InpaintGenerator):
             raise HatError("e2fgvi model= takes an InpaintGenerator built in Python; from the command line give "
                            "--e2fgvi-ckpt (or ckpt=)")
