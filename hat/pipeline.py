@@ -107,8 +107,9 @@ def stage_frames(ctx: BuildContext, rec: VideoRecord) -> dict[str, np.ndarray]:
         eval_idx = segment_indices(n, ctx.cfg.num_frames)
         idx = np.union1d(eval_idx, spread_indices(n, ctx.cfg.context_frames))
         extra = np.setdiff1d(np.asarray(ctx.inpainter.context(n, eval_idx), dtype=np.int64), idx)
+        every = np.union1d(idx, extra)
         try:
-            frames = ctx.source.read(rec, np.union1d(idx, extra))
+            frames = ctx.source.read(rec, every)
             break
         except ShortVideo as e:  # the header over-counted: sample again over the frames that exist
             n = e.n_frames
@@ -118,7 +119,6 @@ def stage_frames(ctx: BuildContext, rec: VideoRecord) -> dict[str, np.ndarray]:
     frames = resize_short_side(frames, ctx.cfg.short_side)
     extra_frames = None
     if len(extra):
-        every = np.union1d(idx, extra)
         extra_frames = frames[np.searchsorted(every, extra)]
         frames = frames[np.searchsorted(every, idx)]
     eval_pos = np.searchsorted(idx, eval_idx)
