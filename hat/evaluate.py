@@ -70,6 +70,19 @@ def combine_views(scores: np.ndarray, views: int, kind: str = "logits", reduce: 
     return (e / e.sum(-1, keepdims=True)).mean(1)
 
 
+def _concat(parts: list[Any]) -> Any:
+    if isinstance(parts[0], np.ndarray):
+        return np.concatenate(parts)
+    import torch
+
+    return torch.cat(parts)
+
+
+def _batch_key(x: Any) -> tuple:
+    """Prepared inputs that can share a forward pass: same type, same shape past the first axis."""
+    return (type(x).__name__, tuple(x.shape[1:]), str(x.dtype))
+
+
 def predict_items(
     model: VideoClassifier,
     bench: Benchmark,
@@ -79,45 +92,61 @@ def predict_items(
     progress: Callable[[int, int], None] | None = None,
     sampler: FrameSampler | None = None,
 ) -> pd.DataFrame:
-    """Scores of every item. ``batch_size`` counts clips; a model with V views sees V clips per item."""
+    """Scores of every item. ``batch_size`` counts clips; a model with V views sees V clips per item.
+
+    Each clip goes through the model's own :meth:`~hat.models.base.VideoClassifier.prepare` as soon as
+    it is composed, so videos of different sizes batch together when the model brings them to one
+    input size (every built-in adapter does). Inputs that still differ in shape (a model that takes the
+    pixels as they are) are batched by shape; a few partial batches at most are held at once.
+    """
     if batch_size < 1:
         raise HatError(f"batch size must be at least 1 (got {batch_size})")
     sampler = sampler or FrameSampler(model.sampling)
     views = sampler.sampling.views if sampler.sampling.num_frames is not None else 1
-    rows: list[dict[str, Any]] = []
-    batch: list[tuple[Item, np.ndarray]] = []
+    rows: list[dict[str, Any] | None] = [None] * len(items)
+    groups: dict[tuple, list[tuple[int, Any]]] = {}
     k = min(TOPK, len(bench.classes))
     per_batch = max(1, batch_size // views)
+    done = 0
 
-    def flush() -> None:
-        clips = np.concatenate([c for _, c in batch])
-        scores = np.asarray(model.predict(clips), dtype=np.float64)
-        if scores.ndim != 2 or scores.shape != (len(clips), len(bench.classes)):
-            raise HatError(f"model returned scores {scores.shape}; expected ({len(clips)}, {len(bench.classes)}) for this benchmark")
+    def flush(key: tuple) -> None:
+        nonlocal done
+        batch = groups.pop(key)
+        n_clips = len(batch) * views
+        scores = np.asarray(model.forward(_concat([x for _, x in batch])), dtype=np.float64)
+        if scores.ndim != 2 or scores.shape != (n_clips, len(bench.classes)):
+            raise HatError(f"model returned scores {scores.shape}; expected ({n_clips}, {len(bench.classes)}) for this benchmark")
         if not np.isfinite(scores).all():
-            raise HatError(f"model returned NaN or infinite scores (first clip: {batch[0][0].set} {batch[0][0].video_id})")
+            first = items[batch[0][0]]
+            raise HatError(f"model returned NaN or infinite scores (first clip: {first.set} {first.video_id})")
         if views > 1:
             scores = combine_views(scores, views, model.score_kind, model.view_reduce)
         top = np.argsort(-scores, axis=1, kind="stable")[:, :k]
-        for (it, _), idx, sc in zip(batch, top, scores):
-            row = asdict(it)
+        for (i, _), idx, sc in zip(batch, top, scores):
+            row = asdict(items[i])
             for j in range(k):
                 row[f"pred_{j + 1}"] = int(idx[j])
                 row[f"score_{j + 1}"] = float(sc[idx[j]])
-            rows.append(row)
-        batch.clear()
+            rows[i] = row
+        done += len(batch)
         if progress:
-            progress(len(rows), len(items))
+            progress(done, len(items))
 
-    for it in items:
+    for i, it in enumerate(items):
         clip = bench.compose(it)
         parts = bench.parts(it.video_id)
         pos = sampler.positions(parts.src_index, parts.n_frames, parts.fps)
-        batch.append((it, clip[pos]))
-        if len(batch) == per_batch:
-            flush()
-    if batch:
-        flush()
+        x = model.prepare(clip[pos])
+        if len(x) % views:
+            raise HatError(f"model {model.name}: prepare() returned {len(x)} rows for {views} views of one clip")
+        key = _batch_key(x)
+        groups.setdefault(key, []).append((i, x))
+        if len(groups[key]) == per_batch:
+            flush(key)
+        elif sum(map(len, groups.values())) > 2 * per_batch:  # many sizes pending: free the fullest
+            flush(max(groups, key=lambda g: len(groups[g])))
+    for key in list(groups):
+        flush(key)
     return pd.DataFrame(rows)
 
 

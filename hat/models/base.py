@@ -84,6 +84,20 @@ class VideoClassifier(ABC):
     def predict(self, clips: np.ndarray) -> np.ndarray:
         """uint8 [B,T,H,W,3] RGB -> float [B,C] scores (logits or probabilities)."""
 
+    def prepare(self, clips: np.ndarray) -> Any:
+        """uint8 [N,T,H,W,3] clips of one size -> the model's input for them, rows in clip order.
+
+        Real benchmarks hold videos of many sizes. An adapter that brings every clip to one input size
+        (resize, crop, normalise) does it here, clip by clip, so eval can batch clips of any size
+        together; :meth:`forward` then scores a concatenation of prepared inputs. The default keeps the
+        pixels: eval then batches only clips of the same size (a model gets one size per call).
+        """
+        return clips
+
+    def forward(self, inputs: Any) -> np.ndarray:
+        """Scores of prepared inputs (several :meth:`prepare` outputs concatenated on their first axis)."""
+        return self.predict(inputs)
+
     def describe(self) -> dict[str, Any]:
         """Name, architecture, checkpoint and its hash: recorded in every results file."""
         return {"name": self.name}

@@ -372,11 +372,18 @@ class ClipVideoModel(VideoClassifier):
     def logits(self, video: torch.Tensor, text: torch.Tensor) -> torch.Tensor:
         """[N,T,3,S,S] normalised clips, [K,C,D] class features -> [N,C] scores."""
 
-    @torch.no_grad()
     def predict(self, clips: np.ndarray) -> np.ndarray:
+        return self.forward(self.prepare(clips))
+
+    def prepare(self, clips: np.ndarray) -> torch.Tensor:
+        """The model's own transform, per clip: clips of any size come out as [N*crops, T, 3, S, S]."""
+        return self.preprocess(clips)
+
+    @torch.no_grad()
+    def forward(self, inputs: torch.Tensor) -> np.ndarray:
         if self.text is None:
             raise HatError(f"model {self.name}: no class list set (call set_classes first)")
-        x = self.preprocess(clips).to(self.device, self.dtype)
+        x = inputs.to(self.device, self.dtype)
         out = self.logits(x, self.text).float()
         crops = self.preprocess.crops
         if crops > 1:

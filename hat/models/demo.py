@@ -101,9 +101,15 @@ class DemoClassifier(VideoClassifier):
         if list(classes) != self.classes:
             raise HatError(f"model {self.name} was trained on classes {self.classes[:6]}..., the benchmark has {list(classes)[:6]}...")
 
-    @torch.no_grad()
     def predict(self, clips: np.ndarray) -> np.ndarray:
-        return self.net(to_tensor(clips, self.size).to(self.device)).float().cpu().numpy()
+        return self.forward(self.prepare(clips))
+
+    def prepare(self, clips: np.ndarray) -> torch.Tensor:
+        return to_tensor(clips, self.size)
+
+    @torch.no_grad()
+    def forward(self, inputs: torch.Tensor) -> np.ndarray:
+        return self.net(inputs.to(self.device)).float().cpu().numpy()
 
     def describe(self) -> dict[str, Any]:
         return {"name": self.name, "arch": self.arch, "checkpoint": self.path, "hash": self.hash,
