@@ -15,6 +15,8 @@ from rich.table import Table
 from .errors import HatError
 
 console = Console(stderr=True, highlight=False)
+if not console.is_terminal:  # logs and pipes: tables wide enough that no row folds at 80 columns
+    console = Console(stderr=True, highlight=False, width=120)
 
 
 @contextlib.contextmanager
@@ -179,13 +181,13 @@ def _backend_flags(kw: dict, opts: dict[str, dict]) -> None:
 @click.option("--device", default="cpu", show_default=True, help="cpu, cuda, cuda:N")
 @click.option("--precision", type=click.Choice(["fp32", "fp16", "bf16"]), help="weights and activations [fp32]")
 @click.option("--trust-checkpoint", is_flag=True, help="allow full unpickling of a checkpoint you trust")
+@click.option("--overwrite", is_flag=True, help="replace a run made with other settings in the same --out")
 def eval_cmd(model_spec, bench, out, arch, clip_weights, frames, templates, class_names, model_opt, sets, batch_size,
-             device, precision, trust_checkpoint) -> None:
+             device, precision, trust_checkpoint, overwrite) -> None:
     """Evaluate a model on a benchmark; writes predictions.parquet, results.json, per_class.csv."""
     from .bench import Benchmark
     from .config import parse_options
-    from .evaluate import evaluate, run_name
-    from .metrics import format_summary
+    from .evaluate import check_out_dir, evaluate, protocol_tag, run_name
     from .models import load_model
 
     b = Benchmark(bench)
@@ -199,21 +201,37 @@ def eval_cmd(model_spec, bench, out, arch, clip_weights, frames, templates, clas
         raise HatError(f"options {', '.join(sorted(opts))} do not apply to python: models (configure the callable itself)")
     if trust_checkpoint:
         opts["trust_checkpoint"] = True
+    if out:
+        check_out_dir(Path(out))
     model = load_model(model_spec, arch=arch, classes=b.classes, **opts)
-    out = out or str(Path("results") / run_name(model, b))
+    out = out or str(Path("results") / run_name(model, b, protocol_tag(model, opts)))
     with progress_bar("eval") as update:
-        res = evaluate(model, b, out, sets=_csv_list(sets), batch_size=batch_size, progress=update)
-    _print_metrics(res, format_summary)
+        res = evaluate(model, b, out, sets=_csv_list(sets), batch_size=batch_size, progress=update, overwrite=overwrite)
+    _print_metrics(res)
     console.print(f"wrote {Path(out) / 'results.json'}")
 
 
-def _print_metrics(res: dict, format_summary) -> None:
+def _print_metrics(res: dict) -> None:
+    from .metrics import SMALL_N, format_summary, small_n_warning
+
     t = Table(title=f"{res['model'].get('name')} on {res['benchmark']['name']}")
     t.add_column("metric")
     t.add_column("value", justify="right")
-    for k, v in format_summary(res["metrics"]):
-        t.add_row(k, v)
+    t.add_column("n", justify="right")
+    t.add_column("over")
+    for k, v, n, over in format_summary(res["metrics"]):
+        small = n.split(" ")[0].isdigit() and int(n.split(" ")[0]) < SMALL_N
+        t.add_row(k, v, f"[yellow]{n}[/yellow]" if small else n, over)
     console.print(t)
+    warn = small_n_warning(res["metrics"])
+    if warn:
+        _note(warn, "warning")
+
+
+def _note(text: str, kind: str = "note") -> None:
+    """One line, never wrapped by the console (it goes to logs and to people who grep them)."""
+    colour = "yellow" if kind in ("note", "warning") else "red"
+    console.print(f"[{colour}]{kind}:[/{colour}] {text}", soft_wrap=True)
 
 
 @cli.command()
@@ -221,10 +239,9 @@ def _print_metrics(res: dict, format_summary) -> None:
 def metrics(predictions) -> None:
     """Recompute results.json and per_class.csv from a predictions file alone."""
     from .evaluate import write_results
-    from .metrics import format_summary
 
     res = write_results(predictions)
-    _print_metrics(res, format_summary)
+    _print_metrics(res)
 
 
 @cli.command()

@@ -8,7 +8,9 @@ recompute everything later without the model (CLIP_benchmark's one-JSON-per-run 
 from __future__ import annotations
 
 import datetime as _dt
+import hashlib
 import json
+import os
 import platform
 from dataclasses import asdict
 from pathlib import Path
@@ -25,7 +27,7 @@ from .errors import HatError
 from .metrics import compute_metrics, per_class
 from .models import VideoClassifier
 from .models.base import Sampling
-from .store import atomic_path, sha256_file, write_csv, write_json
+from .store import atomic_path, first_difference, safe_name, sha256_file, write_csv, write_json
 
 TOPK = 5
 
@@ -122,11 +124,16 @@ def predict_items(
         if views > 1:
             scores = combine_views(scores, views, model.score_kind, model.view_reduce)
         top = np.argsort(-scores, axis=1, kind="stable")[:, :k]
+        names = bench.classes
         for (i, _), idx, sc in zip(batch, top, scores):
             row = asdict(items[i])
+            row["class"] = names[row["label"]]
+            row["bg_class"] = names[row["bg_label"]] if row["bg_label"] >= 0 else ""
             for j in range(k):
                 row[f"pred_{j + 1}"] = int(idx[j])
                 row[f"score_{j + 1}"] = float(sc[idx[j]])
+            for j in range(k):
+                row[f"pred_{j + 1}_class"] = names[int(idx[j])]
             rows[i] = row
         done += len(batch)
         if progress:
@@ -186,8 +193,81 @@ def results_from_predictions(pred: pd.DataFrame, meta: dict[str, Any], pred_path
     }
 
 
-def run_name(model: VideoClassifier, bench: Benchmark) -> str:
-    return f"{model.describe().get('name', 'model')}__{bench.name}"
+#: model options that say where or how fast a run goes, not what it computes: no tag, no refusal
+NOT_PROTOCOL = ("device", "cache_dir", "clip_weights", "trust_checkpoint")
+
+
+def protocol_tag(model: VideoClassifier, given: dict[str, Any]) -> str:
+    """A short tag for the options given that move a run off the model's own protocol.
+
+    Two runs of one checkpoint with other frames, templates, precision or class names get their own
+    run directories instead of one replacing the other.
+    """
+    parts = []
+    for key, value in sorted(given.items()):
+        if key in NOT_PROTOCOL or value is None:
+            continue
+        if key == "precision":
+            if value != "fp32":
+                parts.append(str(value))
+        elif key == "templates":
+            templates = tuple(getattr(model, "templates", ()))
+            default = getattr(model, "default_templates", None)
+            if default is None or templates != _default_templates(default):
+                parts.append("tpl" + hashlib.sha256("\n".join(templates or (str(value),)).encode()).hexdigest()[:6])
+        elif key == "frames":
+            parts.append(f"{value}f")
+        elif key == "class_names":
+            parts.append(f"names-{Path(str(value)).stem}")
+        else:
+            parts.append(f"{key}{value}")
+    return "-".join(parts)
+
+
+def _default_templates(name: str) -> tuple[str, ...]:
+    from .models.clip_common import resolve_templates
+
+    return resolve_templates(None, name)
+
+
+def run_name(model: VideoClassifier, bench: Benchmark, tag: str = "") -> str:
+    """``<model>__<benchmark>[__<protocol tag>]``; plugins are named ``<file or module>:<function>``."""
+    name = f"{model.describe().get('name', 'model')}__{bench.name}" + (f"__{tag}" if tag else "")
+    return safe_name(name.replace(":", "-").replace("/", "-"))
+
+
+def run_settings(meta: dict[str, Any]) -> dict[str, Any]:
+    """What makes two runs the same run: the model as described (not where it ran), the benchmark, the sets."""
+    model = {k: v for k, v in meta["model"].items() if k not in ("device", "checkpoint")}
+    return {"model": model, "benchmark": meta["benchmark"].get("hash"), "sets": meta["eval"].get("sets")}
+
+
+def check_run_dir(out: Path, settings: dict[str, Any], overwrite: bool = False) -> None:
+    """Before any work: the run directory can be written, and holds no run made with other settings."""
+    check_out_dir(out)
+    pred = out / "predictions.parquet"
+    if overwrite or not pred.is_file():
+        return
+    try:
+        _, meta = read_predictions(pred)
+        old = json.loads(json.dumps(run_settings(meta)))
+    except (HatError, KeyError, TypeError, ValueError):
+        raise HatError(f"{out} holds a predictions file hat cannot read; use another --out or --overwrite") from None
+    new = json.loads(json.dumps(settings))
+    if old != new:
+        raise HatError(f"{out} already holds a run with other settings ({first_difference(old, new)}); "
+                       "use another --out, or --overwrite to replace it")
+
+
+def check_out_dir(out: Path) -> None:
+    """A directory that exists, or can be made under the nearest existing folder."""
+    p = out
+    while not p.exists() and p != p.parent:
+        p = p.parent
+    if not p.is_dir():
+        raise HatError(f"cannot write results to {out}: {p} is not a directory")
+    if not os.access(p, os.W_OK | os.X_OK):
+        raise HatError(f"cannot write results to {out}: no permission to write in {p}")
 
 
 def evaluate(
@@ -198,25 +278,30 @@ def evaluate(
     sets: list[str] | None = None,
     batch_size: int = 32,
     progress: Callable[[int, int], None] | None = None,
+    overwrite: bool = False,
 ) -> dict[str, Any]:
-    """Predict every clip, then write predictions.parquet, results.json and per_class.csv."""
+    """Predict every clip, then write predictions.parquet, results.json and per_class.csv.
+
+    A run directory that holds a run with other settings is refused before any work unless ``overwrite``.
+    """
     sets = bench.check_sets(sets)
     items = list(bench.items(sets))
     if not items:
         raise HatError(f"benchmark {bench.name} has no clips in sets {', '.join(sets)}")
-    sampler = FrameSampler(model.sampling)
-    pred = predict_items(model, bench, items, batch_size=batch_size, progress=progress, sampler=sampler)
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    sampler = FrameSampler(model.sampling)
     meta = {
         "model": model.describe(),
         "benchmark": {"name": bench.name, "path": str(bench.root), "hash": bench.hash, "classes": bench.classes},
         "eval": {"sets": sets, "batch_size": batch_size, "num_frames": sampler.sampling.num_frames,
-                 "bench_num_frames": bench.config["num_frames"], "sampling": sampler.report()},
-        "hat_version": __version__,
-        "python": platform.python_version(),
-        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+                 "bench_num_frames": bench.config["num_frames"]},
     }
+    check_run_dir(out, run_settings(meta), overwrite)
+    pred = predict_items(model, bench, items, batch_size=batch_size, progress=progress, sampler=sampler)
+    out.mkdir(parents=True, exist_ok=True)
+    meta["eval"]["sampling"] = sampler.report()
+    meta.update(hat_version=__version__, python=platform.python_version(),
+                created=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"))
     pred_path = out / "predictions.parquet"
     write_predictions(pred_path, pred, meta)
     return write_results(pred_path)

@@ -9,14 +9,15 @@ from typing import Any
 import pandas as pd
 
 from .errors import HatError
+from .metrics import SMALL_N, interval_halfwidth
 from .pairs import SWAP_TYPES
 from .store import write_csv, write_text
 
 COLUMNS = (
     ["benchmark", "model", "arch", "protocol", "n_videos", "oacc", "oacc_top5", "bo_acc", "bor", "ho_acc", "hor"]
     + [f"{m}_{t}{s}" for t in SWAP_TYPES for m in ("shacc", "sberr") for s in ("", "_std")]
-    + ["p_top1", "b_top1", "obj_box_top1", "obj_shape_top1", "p_obj_top1", "n_foregrounds", "model_hash", "bench_hash",
-       "hat_version"]
+    + ["p_top1", "b_top1", "obj_box_top1", "obj_shape_top1", "p_obj_top1", "n_foregrounds", "repeats", "model_hash",
+       "bench_hash", "hat_version"]
 )
 KEY = ["benchmark", "bench_hash", "model", "model_hash", "protocol"]
 
@@ -24,6 +25,7 @@ KEY = ["benchmark", "bench_hash", "model", "model_hash", "protocol"]
 def row_from_results(res: dict[str, Any]) -> dict[str, Any]:
     m = res["metrics"]
     row = {c: m.get(c) for c in COLUMNS}
+    row["repeats"] = max((m.get(f"repeats_{t}") or 0 for t in SWAP_TYPES), default=0)
     row.update(
         benchmark=res["benchmark"]["name"], bench_hash=res["benchmark"].get("hash", ""),
         model=res["model"].get("name", ""), arch=res["model"].get("arch", ""), protocol=res["model"].get("protocol", ""),
@@ -68,9 +70,20 @@ def merge(df: pd.DataFrame) -> pd.DataFrame:
     return df.sort_values(["benchmark", "model", "model_hash"], kind="stable").reset_index(drop=True)
 
 
+def sample_size(r: dict[str, Any]) -> str:
+    """``videos`` or ``videos / foregrounds×repeats``, marked when small (see metrics.SMALL_N)."""
+    def num(v: Any) -> int:
+        return 0 if v is None or (isinstance(v, float) and pd.isna(v)) else int(v)
+
+    nv, nf, rep = num(r.get("n_videos")), num(r.get("n_foregrounds")), num(r.get("repeats"))
+    text = str(nv) + (f" / {nf}×{rep}" if nf and rep else "")
+    small = [n for n in (nv, nf) if n] and min(n for n in (nv, nf) if n) < SMALL_N
+    return text + (" (small n)" if small else "")
+
+
 def to_markdown(df: pd.DataFrame) -> str:
-    shown = ["benchmark", "model", "oacc", "bor", "hor"] + [f"{m}_{t}" for t in SWAP_TYPES for m in ("shacc", "sberr")] + ["p_top1", "b_top1"]
-    heads = ["benchmark", "model", "OAcc", "BOR", "HOR"] + [
+    shown = ["benchmark", "model", "n", "oacc", "bor", "hor"] + [f"{m}_{t}" for t in SWAP_TYPES for m in ("shacc", "sberr")] + ["p_top1", "b_top1"]
+    heads = ["benchmark", "model", "n", "OAcc", "BOR", "HOR"] + [
         f"{'SHAcc' if m == 'shacc' else 'SBErr'} {t}" for t in SWAP_TYPES for m in ("shacc", "sberr")
     ] + ["P-top1", "B-top1"]
 
@@ -88,7 +101,7 @@ def to_markdown(df: pd.DataFrame) -> str:
     for i, r in enumerate(df.to_dict("records")):
         vals = []
         for c in shown:
-            text = cell(c, r.get(c))
+            text = sample_size(r) if c == "n" else cell(c, r.get(c))
             if c == "model" and repeated.iloc[i] and r.get("protocol"):
                 text += f" ({r['protocol']})"  # one checkpoint under several protocols
             sd = r.get(f"{c}_std")
@@ -96,6 +109,9 @@ def to_markdown(df: pd.DataFrame) -> str:
                 text += f" ± {100 * float(sd):.1f}"
             vals.append(text)
         lines.append("| " + " | ".join(vals) + " |")
+    lines += ["", f"n: usable videos (OAcc, BOR, HOR, P-top1 and B-top1 are over all of them) / foregrounds × repeats "
+                  f"(SHAcc and SBErr are over foregrounds only); \"small n\": fewer than {SMALL_N}, where a 95 % interval "
+                  f"on an accuracy is wider than ±{100 * interval_halfwidth(SMALL_N):.0f} points."]
     return "\n".join(lines) + "\n"
 
 

@@ -15,6 +15,21 @@ from .pairs import SWAP_TYPES
 
 PRED_BASE_COLUMNS = ["set", "repeat", "video_id", "label", "bg_video", "bg_label"]
 
+#: below this many clips a top-1 accuracy's 95 % interval is wider than about ±18 points: say so
+SMALL_N = 30
+#: what each metric is computed over, as shown beside it
+OVER_ALL = "all usable videos"
+OVER_FG = "foregrounds × repeats"
+OVER_OBJ = "videos with named objects"
+#: per-set clip counts recorded in the metrics (``n_<set>``); swaps have ``n_swap_<type>`` × ``repeats_<type>``
+COUNTED_SETS = ("background_only", "human_only", "masked_background", "masked_person",
+                "masked_object_box", "masked_object_shape", "masked_background_objects")
+
+
+def interval_halfwidth(n: int) -> float:
+    """The widest 95 % normal-approximation half-width of an accuracy over n clips (at 50 %)."""
+    return 1.96 * (0.25 / n) ** 0.5 if n else 1.0
+
 
 def _topk_hit(df: pd.DataFrame, k: int) -> np.ndarray:
     cols = [c for c in (f"pred_{i}" for i in range(1, k + 1)) if c in df.columns]
@@ -44,6 +59,8 @@ def compute_metrics(pred: pd.DataFrame) -> dict[str, Any]:
     m["p_top1"], m["b_top1"] = _acc(get("masked_background")), _acc(get("masked_person"))
     m["obj_box_top1"], m["obj_shape_top1"] = _acc(get("masked_object_box")), _acc(get("masked_object_shape"))
     m["p_obj_top1"] = _acc(get("masked_background_objects"))
+    for s in COUNTED_SETS:
+        m[f"n_{s}"] = int(len(get(s)))
     fg_ids: set[str] = set()
     for t in SWAP_TYPES:
         sw = get(f"swap_{t}")
@@ -80,21 +97,39 @@ def per_class(pred: pd.DataFrame, classes: list[str]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def format_summary(m: dict[str, Any]) -> list[tuple[str, str]]:
-    """(metric, value) lines for the terminal, fractions shown as percentages."""
+def format_summary(m: dict[str, Any]) -> list[tuple[str, str, str, str]]:
+    """(metric, value, n, what it covers) lines for the terminal, fractions shown as percentages.
+
+    n is the number of clips behind the value, so one foreground video never reads like a result.
+    """
     pct = lambda v: "-" if v is None else f"{100 * v:.1f}"  # noqa: E731
     ratio = lambda v: "-" if v is None else f"{v:.2f}"  # noqa: E731
-    out = [("OAcc top-1 / top-5", f"{pct(m['oacc'])} / {pct(m['oacc_top5'])}"),
-           ("Background-Only acc, BOR", f"{pct(m['bo_acc'])}, {ratio(m['bor'])}"),
-           ("Human-Only acc, HOR", f"{pct(m['ho_acc'])}, {ratio(m['hor'])}")]
+    nv = m.get("n_videos", 0)
+    n_of = lambda s: str(m.get(f"n_{s}", nv))  # noqa: E731  (results written before per-set counts)
+    out = [("OAcc top-1 / top-5", f"{pct(m['oacc'])} / {pct(m['oacc_top5'])}", str(nv), OVER_ALL),
+           ("Background-Only acc, BOR", f"{pct(m['bo_acc'])}, {ratio(m['bor'])}", n_of("background_only"), OVER_ALL),
+           ("Human-Only acc, HOR", f"{pct(m['ho_acc'])}, {ratio(m['hor'])}", n_of("human_only"), OVER_ALL)]
     for t in SWAP_TYPES:
         if m.get(f"shacc_{t}") is not None:
             out.append((f"Swap {t}: SHAcc, SBErr", f"{pct(m[f'shacc_{t}'])} ± {pct(m[f'shacc_{t}_std'])}, "
-                        f"{pct(m[f'sberr_{t}'])} ± {pct(m[f'sberr_{t}_std'])}"))
-    out.append(("P-top1 (background masked)", pct(m["p_top1"])))
-    out.append(("B-top1 (person boxes masked)", pct(m["b_top1"])))
-    for key, what in (("obj_box_top1", "Object boxes masked top-1"), ("obj_shape_top1", "Object shapes masked top-1"),
-                      ("p_obj_top1", "Background + objects masked top-1")):
+                        f"{pct(m[f'sberr_{t}'])} ± {pct(m[f'sberr_{t}_std'])}",
+                        f"{m[f'n_swap_{t}']} × {m[f'repeats_{t}']}", OVER_FG))
+    out.append(("P-top1 (background masked)", pct(m["p_top1"]), n_of("masked_background"), OVER_ALL))
+    out.append(("B-top1 (person boxes masked)", pct(m["b_top1"]), n_of("masked_person"), OVER_ALL))
+    for key, s, what in (("obj_box_top1", "masked_object_box", "Object boxes masked top-1"),
+                         ("obj_shape_top1", "masked_object_shape", "Object shapes masked top-1"),
+                         ("p_obj_top1", "masked_background_objects", "Background + objects masked top-1")):
         if m.get(key) is not None:
-            out.append((what, pct(m[key])))
+            out.append((what, pct(m[key]), n_of(s), OVER_OBJ))
     return out
+
+
+def small_n_warning(m: dict[str, Any]) -> str | None:
+    """One line when the smallest sample behind a shown metric is too small to read differences from."""
+    counts = [m.get("n_videos", 0)] + [m[f"n_swap_{t}"] for t in SWAP_TYPES if m.get(f"shacc_{t}") is not None]
+    counts = [c for c in counts if c]
+    if not counts or min(counts) >= SMALL_N:
+        return None
+    n = min(counts)
+    return (f"small sample: {n} clips behind some metrics (fewer than {SMALL_N}); an accuracy over {n} clips has a 95 % "
+            f"interval up to ±{100 * interval_halfwidth(n):.0f} points, so differences of that size are noise")

@@ -122,3 +122,12 @@ class ArtifactStore:
 
     def exists(self, stage: str, video_id: str, ext: str) -> bool:
         return self.path(stage, video_id, ext).is_file()
+
+
+def first_difference(a: Any, b: Any, prefix: str = "") -> str:
+    """The first setting in which two nested dicts differ, as ``key.sub: old then, new now``."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        for k in sorted(set(a) | set(b)):
+            if a.get(k) != b.get(k):
+                return first_difference(a.get(k), b.get(k), f"{prefix}{k}.")
+    return f"{prefix.rstrip('.')}: {a!r} then, {b!r} now"

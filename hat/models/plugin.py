@@ -10,6 +10,7 @@ import hashlib
 import importlib
 import importlib.util
 import inspect
+import sys
 from pathlib import Path
 
 from ..errors import HatError
@@ -30,7 +31,7 @@ def load_plugin(spec: str, classes: list[str] | None = None) -> VideoClassifier:
             module = importlib.util.module_from_spec(modspec)
             modspec.loader.exec_module(module)
         else:
-            module = importlib.import_module(mod_name)
+            module = _import_from_cwd(mod_name)
     except ImportError as e:
         raise HatError(f"cannot import plugin module '{mod_name}': {e}") from None
     fn = getattr(module, fn_name, None)
@@ -45,4 +46,18 @@ def load_plugin(spec: str, classes: list[str] | None = None) -> VideoClassifier:
         return made
     if not callable(made):
         raise HatError(f"{spec} returned a {type(made).__name__}; expected a VideoClassifier or a callable")
-    return CallableClassifier(made, name=fn_name, fingerprint=fingerprint)
+    label = Path(mod_name).stem if mod_name.endswith(".py") else mod_name
+    return CallableClassifier(made, name=f"{label}:{fn_name}", fingerprint=fingerprint)
+
+
+def _import_from_cwd(name: str):
+    """Import as ``python -m`` would: modules in the current directory are found first."""
+    cwd = str(Path.cwd())
+    added = cwd not in sys.path
+    if added:
+        sys.path.insert(0, cwd)
+    try:
+        return importlib.import_module(name)
+    finally:
+        if added and cwd in sys.path:
+            sys.path.remove(cwd)
