@@ -154,12 +154,12 @@ class Benchmark:
         if s == "masked_background":
             return C.mask_background(a.frames, a.masks, self.mask_color(s, a.video_id))
         if s == "masked_person":
-            return C.mask_boxes(a.frames, a.boxes, self.mask_color(s, a.video_id))
+            return C.mask_boxes(a.frames, a.boxes, self.mask_color(s, a.video_id), keep=a.object_masks)
         if s in OBJECT_SETS:
             if a.object_masks is None:
                 raise HatError(f"video '{a.video_id}' has no object masks; set '{s}' needs a segmenter that masks named objects")
             if s == "masked_object_box":
-                return C.mask_boxes(a.frames, a.object_boxes, self.mask_color(s, a.video_id))
+                return C.mask_boxes(a.frames, a.object_boxes, self.mask_color(s, a.video_id), keep=a.masks)
             if s == "masked_object_shape":
                 return C.mask_objects(a.frames, a.object_masks, self.mask_color(s, a.video_id))
             bg_c, obj_c = self.mask_color(s, a.video_id), self.mask_color(s + "/objects", a.video_id)

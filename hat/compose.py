@@ -29,21 +29,32 @@ def mask_background(frames: np.ndarray, masks: np.ndarray, color) -> np.ndarray:
     return fill(frames, ~np.asarray(masks, dtype=bool), color)
 
 
-def mask_boxes(frames: np.ndarray, boxes_per_frame: list[np.ndarray], color) -> np.ndarray:
-    """Only the background visible: every person box filled with one colour (B-top1)."""
+def mask_boxes(frames: np.ndarray, boxes_per_frame: list[np.ndarray], color, keep: np.ndarray | None = None) -> np.ndarray:
+    """Boxes filled with one colour, except the ``keep`` pixels inside them.
+
+    Person boxes with the named objects kept (B-top1, the masking paper's Eq. 6: "the background and
+    also the objects are available"); object boxes with the person kept (its Eq. 3).
+    """
     t, h, w = np.asarray(frames).shape[:3]
-    return fill(frames, boxes_mask(boxes_per_frame, h, w), color)
+    region = boxes_mask(boxes_per_frame, h, w)
+    if keep is not None:
+        region &= ~np.asarray(keep, dtype=bool)
+    return fill(frames, region, color)
 
 
 def mask_objects(frames: np.ndarray, object_masks: np.ndarray, color) -> np.ndarray:
-    """The named objects' shapes filled with one colour (object shape masking)."""
+    """The named objects' shapes filled with one colour (object shape masking, the paper's Eq. 4, which
+    takes object and person regions as disjoint: the object mask is filled as it is)."""
     return fill(frames, object_masks, color)
 
 
 def mask_background_and_objects(frames: np.ndarray, masks: np.ndarray, object_masks: np.ndarray, bg_color, obj_color) -> np.ndarray:
-    """Background in one colour, the objects in another, painted last: only the person's own pixels stay."""
-    out = fill(frames, ~np.asarray(masks, dtype=bool), bg_color)
-    return fill(out, object_masks, obj_color)
+    """The person's pixels kept, object pixels that are not the person's in the object colour, the rest
+    in the background colour (the masking paper's Eq. 5): a hand on a cup stays a hand."""
+    person = np.asarray(masks, dtype=bool)
+    objects = np.asarray(object_masks, dtype=bool) & ~person
+    out = fill(frames, ~person & ~objects, bg_color)
+    return fill(out, objects, obj_color)
 
 
 def normal_color(rng: np.random.Generator, mean=(0.485, 0.456, 0.406), std=(0.229, 0.224, 0.225)) -> np.ndarray:

@@ -155,8 +155,57 @@ def test_object_shape_and_background_plus_objects_in_two_colours():
     shape = C.mask_objects(f, obj, (200, 0, 0))
     assert (shape[obj] == (200, 0, 0)).all() and (shape[~obj] == 10).all()
     both = C.mask_background_and_objects(f, person, obj, (1, 2, 3), (200, 0, 0))
-    assert (both[obj] == (200, 0, 0)).all()  # objects painted last, over the hand too
+    # Eq. 5: the person's pixels kept (the hand on the cup too), the object's other pixels in the object colour
+    assert (both[person] == 10).all()
+    assert both[0, 1, 1].tolist() == [10, 10, 10]
+    assert (both[obj & ~person] == (200, 0, 0)).all() and both[0, 1, 2].tolist() == [200, 0, 0]
     bg = ~person & ~obj
     assert (both[bg] == (1, 2, 3)).all()
-    assert (both[person & ~obj] == 10).all()  # only the person's own pixels stay
     assert (f == 10).all()  # inputs untouched
+
+
+def hand_on_cup():
+    """A 1×5×6 frame: the person on the left two columns, a cup box over columns 1..3 of rows 1..3."""
+    f = frames(1, 5, 6, 10)
+    person = np.zeros((1, 5, 6), bool)
+    person[0, :, 0:2] = True
+    cup = np.zeros((1, 5, 6), bool)
+    cup[0, 1:4, 1:4] = True
+    return f, person, cup
+
+
+def test_object_box_masking_keeps_the_person_inside_the_box():
+    """Eq. 3: M = object boxes ∧ ¬person."""
+    f, person, cup = hand_on_cup()
+    out = C.mask_boxes(f, [np.array([[1, 1, 4, 4, 0.9, 0]])], (9, 9, 9), keep=person)
+    assert (out[0][cup[0] & ~person[0]] == 9).all()
+    assert out[0, 2, 1].tolist() == [10, 10, 10]  # the hand inside the cup's box stays visible
+    assert (out[0][~cup[0]] == 10).all()
+
+
+def test_person_box_masking_keeps_the_objects_inside_the_box():
+    """Eq. 6: B-top1 masks the person boxes but leaves the named objects' pixels (and the background) visible."""
+    f, person, cup = hand_on_cup()
+    out = C.mask_boxes(f, [np.array([[0, 0, 2, 5, 0.9]])], (9, 9, 9), keep=cup)
+    assert (out[0][person[0] & ~cup[0]] == 9).all()
+    assert out[0, 2, 1].tolist() == [10, 10, 10]  # the cup's pixel inside the person's box stays visible
+    assert (out[0][~person[0]] == 10).all()
+    assert np.array_equal(C.mask_boxes(f, [np.array([[0, 0, 2, 5, 0.9]])], (9, 9, 9)),
+                          C.mask_boxes(f, [np.array([[0, 0, 2, 5, 0.9]])], (9, 9, 9), keep=None))
+
+
+def test_benchmark_wires_the_masking_equations(tiny_bench):
+    """Through Benchmark.compose: B-top1 keeps the objects (Eq. 6), object boxes keep the person (Eq. 3)."""
+    from hat.bench import Benchmark, Item, VideoParts
+
+    b = Benchmark(tiny_bench)
+    f, person, cup = hand_on_cup()
+    parts = VideoParts("v", f, person, [np.array([[0, 0, 2, 5, 0.9]])], f.copy(), np.array([0]), 1, 0.0,
+                       object_masks=cup, object_boxes=[np.array([[1, 1, 4, 4, 0.9, 0]])])
+    b._parts = lambda vid: parts
+    mp = b.compose(Item("masked_person", 0, "v", 0))
+    assert mp[0, 2, 1].tolist() == [10, 10, 10] and (mp[0][person[0] & ~cup[0]] != 10).any()
+    ob = b.compose(Item("masked_object_box", 0, "v", 0))
+    assert ob[0, 2, 1].tolist() == [10, 10, 10] and (ob[0][cup[0] & ~person[0]] != 10).any()
+    both = b.compose(Item("masked_background_objects", 0, "v", 0))
+    assert (both[person] == 10).all()
