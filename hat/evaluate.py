@@ -64,8 +64,10 @@ class FrameSampler:
 
 
 def combine_views(scores: np.ndarray, views: int, kind: str = "logits", reduce: str = "probs") -> np.ndarray:
-    """Views of one clip combined as the model's reference code does: mean softmax, or mean logits."""
+    """Views of one clip combined as the model's reference code does: mean softmax, mean logits, or summed logits."""
     s = scores.reshape(-1, views, scores.shape[-1])
+    if reduce == "sum_logits" and kind == "logits":
+        return s.sum(1)
     if kind == "probs" or reduce == "logits":
         return s.mean(1)
     e = np.exp(s - s.max(-1, keepdims=True))

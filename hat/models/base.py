@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from abc import ABC, abstractmethod
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -32,6 +33,9 @@ class Sampling:
     views: int = 1
     #: dense: ``rate`` counts frames at this frame rate (PySlowFast's TARGET_FPS); None counts source frames
     target_fps: float | None = None
+    #: dense, several views: PySlowFast's ``USE_OFFSET_SAMPLING``: view v starts at v·⌊Δ/(V−1)⌋ (one view:
+    #: ⌊Δ/2⌋), so the first and last views touch both ends of the video, instead of Δ·v/V
+    offset: bool = False
 
     def __post_init__(self) -> None:
         if self.mode not in SAMPLING_MODES:
@@ -53,12 +57,20 @@ class Sampling:
             if self.target_fps and fps and fps > 0:
                 span = span * fps / self.target_fps
             delta = max(n_frames - span, 0)
-            starts = delta * np.arange(v) / v
+            if not self.offset:
+                starts = delta * np.arange(v) / v
+            elif v == 1:
+                starts = np.array([math.floor(delta / 2)], dtype=np.float64)
+            else:
+                starts = np.arange(v) * math.floor(delta / (v - 1))
             idx = starts[:, None] + np.linspace(0, span - 1, t)[None, :]
         return np.clip(np.floor(idx), 0, n_frames - 1).astype(np.int64)
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        d = asdict(self)
+        if not self.offset:  # as results written before offset sampling existed
+            del d["offset"]
+        return d
 
 
 class VideoClassifier(ABC):
@@ -69,7 +81,8 @@ class VideoClassifier(ABC):
     num_frames: int | None = None
     #: "logits" or "probs": what predict returns
     score_kind: str = "logits"
-    #: how several views of a clip are combined: "probs" (mean softmax, most codes) or "logits" (mean logits)
+    #: how several views of a clip are combined: "probs" (mean softmax, most codes), "logits" (mean logits)
+    #: or "sum_logits" (raw logits added, PySlowFast's sum ensemble: Open-VCLIP)
     view_reduce: str = "probs"
 
     @property

@@ -11,6 +11,7 @@ import contextlib
 
 import hashlib
 import json
+import math
 from abc import abstractmethod
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -19,6 +20,7 @@ from typing import Any, Iterable
 import cv2
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 from ..assets import cache_root
 from ..errors import HatError
@@ -178,6 +180,19 @@ def check_keys(module: torch.nn.Module | dict[str, torch.Tensor], sd: dict[str, 
 # ----------------------------------------------------------------------------- frames
 
 
+#: How the original codes resize and crop, named after the library that does it:
+#: ``torchvision``: ``Resize(S)`` + ``CenterCrop`` on PIL images (OpenAI CLIP, ActionCLIP): PIL's filter
+#:   (antialiased when shrinking), long side ``int(S*long/short)``, crop offset ``int(round(d/2))``;
+#: ``hf``: transformers' image processors (X-CLIP directories): the same PIL resize, crop offset ``d//2``;
+#: ``mmcv``: mmaction's ``Resize(-1, S)`` + ``CenterCrop``/``ThreeCrop`` (ViFi-CLIP, X-CLIP originals):
+#:   ``cv2.resize`` (no antialiasing), long side ``int(long*S/short + 0.5)``, offset ``d//2``, three crops
+#:   at 0, d//2 and 2·(d//2);
+#: ``slowfast``: PySlowFast (Open-VCLIP): normalise, then ``F.interpolate`` bilinear (no antialiasing)
+#:   unless the short side is already S, long side ``floor(long/short*S)``, offset ``ceil(d/2)``, three
+#:   crops at 0, ceil(d/2) and d.
+RESIZE_STYLES = ("torchvision", "hf", "mmcv", "slowfast")
+
+
 @dataclass(frozen=True)
 class Preprocess:
     """Resize the short side, crop square(s), normalise: the transform belongs to the model."""
@@ -188,38 +203,74 @@ class Preprocess:
     std: tuple[float, float, float] = CLIP_STD
     crops: int = 1
     interpolation: str = "bilinear"
+    style: str = "torchvision"
 
     def __post_init__(self) -> None:
         if self.crops not in (1, 3):
             raise HatError(f"crops must be 1 (centre) or 3 (both ends and centre of the long side), got {self.crops}")
-        if self.interpolation not in ("bilinear", "bicubic", "area"):
-            raise HatError(f"unknown interpolation '{self.interpolation}' (valid: bilinear, bicubic, area)")
+        if self.interpolation not in ("bilinear", "bicubic"):
+            raise HatError(f"unknown interpolation '{self.interpolation}' (valid: bilinear, bicubic)")
+        if self.style not in RESIZE_STYLES:
+            raise HatError(f"unknown resize style '{self.style}' (valid: {', '.join(RESIZE_STYLES)})")
+        if self.style == "slowfast" and self.interpolation != "bilinear":
+            raise HatError("resize style slowfast is bilinear only")
+
+    def resized_size(self, h: int, w: int) -> tuple[int, int]:
+        """(height, width) after the short side is brought to ``resize``, rounded as the style's library does."""
+        s = self.resize
+        short, long = min(h, w), max(h, w)
+        if self.style in ("torchvision", "hf"):
+            new_long = int(s * long / short)
+        elif self.style == "mmcv":
+            new_long, s = int(long * (s / short) + 0.5), int(short * (s / short) + 0.5)
+        else:
+            if short == s:
+                return h, w
+            new_long = int(math.floor(long / short * s))
+        return (s, new_long) if h <= w else (new_long, s)
 
     def crop_boxes(self, h: int, w: int) -> list[tuple[int, int]]:
         """Top-left corners of the crops on a frame of h×w (after resizing)."""
-        cy, cx = (h - self.size) // 2, (w - self.size) // 2
+        c, dy, dx = self.size, h - self.size, w - self.size
+        half = {"torchvision": lambda d: int(round(d / 2.0)), "slowfast": lambda d: -(-d // 2)}.get(self.style, lambda d: d // 2)
+        cy, cx = half(dy), half(dx)
         if self.crops == 1:
             return [(cy, cx)]
+        if self.style == "mmcv":  # ThreeCrop: the far crop at 2·(d//2), not flush when d is odd
+            return [(cy, 0), (cy, 2 * (dx // 2)), (cy, cx)] if w >= h else [(0, cx), (2 * (dy // 2), cx), (cy, cx)]
         if w >= h:
-            return [(cy, 0), (cy, cx), (cy, w - self.size)]
-        return [(0, cx), (cy, cx), (h - self.size, cx)]
+            return [(cy, 0), (cy, cx), (cy, w - c)]
+        return [(0, cx), (cy, cx), (h - c, cx)]
 
     def __call__(self, clips: np.ndarray) -> torch.Tensor:
         """uint8 [B,T,H,W,3] RGB -> float [B*crops, T, 3, size, size], crops of a clip adjacent."""
         clips = np.asarray(clips, dtype=np.uint8)
         b, t, h, w = clips.shape[:4]
-        scale = self.resize / min(h, w)
-        nh, nw = max(self.size, round(h * scale)), max(self.size, round(w * scale))
+        nh, nw = self.resized_size(h, w)
+        mean = torch.tensor(self.mean).view(1, 1, 3, 1, 1)
+        std = torch.tensor(self.std).view(1, 1, 3, 1, 1)
+        if self.style == "slowfast":  # normalised float frames are resized, as PySlowFast's test transform
+            x = (torch.from_numpy(clips).permute(0, 1, 4, 2, 3).float() - mean) / std
+            if (nh, nw) != (h, w):
+                x = F.interpolate(x.flatten(0, 1), size=(nh, nw), mode="bilinear", align_corners=False).view(b, t, 3, nh, nw)
+            views = [x[..., y : y + self.size, xx : xx + self.size] for y, xx in self.crop_boxes(nh, nw)]
+            return torch.stack(views, dim=1).flatten(0, 1).contiguous()
         if (nh, nw) != (h, w):
-            interp = {"bilinear": cv2.INTER_LINEAR, "bicubic": cv2.INTER_CUBIC, "area": cv2.INTER_AREA}[self.interpolation]
             flat = clips.reshape(b * t, h, w, 3)
-            clips = np.stack([cv2.resize(f, (nw, nh), interpolation=interp) for f in flat]).reshape(b, t, nh, nw, 3)
+            clips = np.stack([self._resize(f, nh, nw) for f in flat]).reshape(b, t, nh, nw, 3)
         views = [clips[:, :, y : y + self.size, x : x + self.size] for y, x in self.crop_boxes(nh, nw)]
         x = torch.from_numpy(np.ascontiguousarray(np.stack(views, axis=1))).flatten(0, 1)
         x = x.permute(0, 1, 4, 2, 3).float()
-        mean = torch.tensor(self.mean).view(1, 1, 3, 1, 1)
-        std = torch.tensor(self.std).view(1, 1, 3, 1, 1)
         return (x - mean) / std
+
+    def _resize(self, frame: np.ndarray, h: int, w: int) -> np.ndarray:
+        if self.style == "mmcv":
+            interp = {"bilinear": cv2.INTER_LINEAR, "bicubic": cv2.INTER_CUBIC}[self.interpolation]
+            return cv2.resize(frame, (w, h), interpolation=interp)
+        from PIL import Image
+
+        resample = {"bilinear": Image.BILINEAR, "bicubic": Image.BICUBIC}[self.interpolation]
+        return np.asarray(Image.fromarray(frame).resize((w, h), resample))
 
 
 # ----------------------------------------------------------------------------- the adapter base
@@ -267,7 +318,8 @@ class ClipVideoModel(VideoClassifier):
     default_templates = "photo"
     #: the adapter's own scoring ends in probabilities (ActionCLIP) rather than logits
     native_probs = False
-    #: how views (crops here, temporal views in the harness) are combined: "probs" (mean softmax) or "logits"
+    #: how views (crops here, temporal views in the harness) are combined: "probs" (mean softmax),
+    #: "logits" (mean) or "sum_logits" (added)
     view_reduce = "probs"
 
     def __init__(
@@ -388,7 +440,10 @@ class ClipVideoModel(VideoClassifier):
         crops = self.preprocess.crops
         if crops > 1:
             out = out.view(-1, crops, out.shape[-1])
-            out = (out if self.native_probs or self.view_reduce == "logits" else out.softmax(-1)).mean(1)
+            if self.view_reduce == "sum_logits" and not self.native_probs:
+                out = out.sum(1)
+            else:
+                out = (out if self.native_probs or self.view_reduce == "logits" else out.softmax(-1)).mean(1)
         return out.cpu().numpy().astype(np.float64)
 
     def protocol(self) -> str:
@@ -415,7 +470,8 @@ def weights_id(*hashes: str) -> str:
     return "+".join(h for h in hashes if h)
 
 
-def override_sampling(default: Sampling, frames: int | None, sampling: str | None, rate: int | None, views: int | None) -> Sampling:
+def override_sampling(default: Sampling, frames: int | None, sampling: str | None, rate: int | None, views: int | None,
+                      offset: bool | None = None) -> Sampling:
     """The adapter's protocol with the user's overrides (``--frames``, ``-M sampling=dense`` ...)."""
     return Sampling(
         num_frames=int(frames) if frames else default.num_frames,
@@ -423,6 +479,7 @@ def override_sampling(default: Sampling, frames: int | None, sampling: str | Non
         rate=int(rate) if rate else default.rate,
         views=int(views) if views else default.views,
         target_fps=default.target_fps,
+        offset=default.offset if offset is None else bool(offset),
     )
 
 

@@ -5,7 +5,11 @@ Its test code patches the weights with the original CLIP, w = r·w_CLIP + (1−r
 B/32 and B/16, 0.6 for L/14), so the base weights are needed (``--clip-weights``); the class text
 features come from the original CLIP's text tower. Every image block attends, for frame t, to the
 tokens of frames t−1, t and t+1 (zero keys and values past the clip's ends). Frame logits are
-averaged; temporal views add logits (PySlowFast's "sum" ensemble).
+averaged; views (temporal, and spatial crops) add their raw logits, no softmax (PySlowFast's
+``TestMeter`` with ``ENSEMBLE_METHOD: sum``). Views start as ``get_start_end_idx`` with the
+released configs' ``USE_OFFSET_SAMPLING: True`` (``-M offset=false`` for PySlowFast's default).
+Frames are normalised, then resized with ``F.interpolate`` (bilinear, no antialiasing) to short side
+224 and centre-cropped at ``ceil(d/2)``, as PySlowFast's test transform.
 """
 
 from __future__ import annotations
@@ -63,11 +67,11 @@ def temporal_encode_image(visual: torch.nn.Module, x: torch.Tensor, t: int) -> t
 class OpenVCLIP(ClipVideoModel):
     arch = "openvclip"
     default_templates = "openvclip"
-    view_reduce = "logits"
+    view_reduce = "sum_logits"
 
     def __init__(self, ckpt_sd: dict, base_sd: dict, *, path: str, weights_hash: str, patch_ratio: float | None = None,
                  frames: int | None = None, sampling: str | None = None, rate: int | None = None,
-                 views: int | None = None, crops: int = 1, **kw):
+                 views: int | None = None, offset: bool | None = None, crops: int = 1, **kw):
         missing = sorted(set(base_sd) - set(ckpt_sd) - {"input_resolution", "context_length", "vocab_size"})
         if missing:
             raise HatError(f"{path}: lacks {len(missing)} CLIP weights that --clip-weights has (e.g. {', '.join(missing[:3])}); "
@@ -93,8 +97,11 @@ class OpenVCLIP(ClipVideoModel):
         size = net.visual.image_size[0]
         super().__init__(
             path=path, weights_hash=weights_hash,
-            preprocess=Preprocess(size=size, resize=size, mean=CLIP_MEAN, std=CLIP_STD, crops=crops, interpolation="bilinear"),
-            sampling=override_sampling(Sampling(8, "dense", rate=16, views=3, target_fps=30.0), frames, sampling, rate, views),
+            preprocess=Preprocess(size=size, resize=size, mean=CLIP_MEAN, std=CLIP_STD, crops=crops, interpolation="bilinear",
+                                  style="slowfast"),
+            # the released configs: 8 frames at rate 16 (TARGET_FPS 30), 3 views, DATA.USE_OFFSET_SAMPLING True
+            sampling=override_sampling(Sampling(8, "dense", rate=16, views=3, target_fps=30.0, offset=True), frames,
+                                       sampling, rate, views, offset),
             **kw,
         )
         self.finish_init(net)
@@ -119,7 +126,7 @@ def make_openvclip(checkpoint: dict | None = None, path: str = "", device: str =
                    clip_weights: str | None = None, patch_ratio: float | None = None, frames: int | None = None,
                    templates: str | None = None, sampling: str | None = None, rate: int | None = None,
                    views: int | None = None, crops: int = 1, cache_dir: str | None = None,
-                   class_names: str | None = None) -> OpenVCLIP:
+                   class_names: str | None = None, offset: bool | None = None) -> OpenVCLIP:
     if checkpoint is None or not isinstance(checkpoint.get("model_state"), dict):
         raise HatError(f"{path or 'openvclip'}: expected an Open-VCLIP checkpoint ({{'model_state': {{'model.*': ...}}}})")
     base, base_hash = read_clip_weights(
@@ -127,7 +134,7 @@ def make_openvclip(checkpoint: dict | None = None, path: str = "", device: str =
         "class text features from the original CLIP; pass the OpenAI file of the same architecture (e.g. ViT-B-16.pt)")
     sd = strip_prefix(checkpoint["model_state"], "model.")
     return OpenVCLIP(sd, base, path=path, weights_hash=weights_id(file_hash(path), base_hash), patch_ratio=patch_ratio,
-                     frames=frames, sampling=sampling, rate=rate, views=views, crops=crops, device=device,
+                     frames=frames, sampling=sampling, rate=rate, views=views, offset=offset, crops=crops, device=device,
                      precision=precision, templates=templates, cache_dir=cache_dir, class_names=class_names)
 
 

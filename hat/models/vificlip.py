@@ -85,7 +85,7 @@ class ViFiCLIP(FrameMeanCLIP):
             path=path, weights_hash=weights_hash,
             # as its datasets/build.py: short side 256/224 of the input then a centre crop; three crops at input size
             preprocess=Preprocess(size=size, resize=size if crops == 3 else size * 256 // 224, mean=IMAGENET_MEAN,
-                                  std=IMAGENET_STD, crops=crops, interpolation="bilinear"),
+                                  std=IMAGENET_STD, crops=crops, interpolation="bilinear", style="mmcv"),
             sampling=override_sampling(default, frames, sampling, rate, views), **kw,
         )
         self.finish_init(net)

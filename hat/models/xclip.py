@@ -145,7 +145,8 @@ def _preprocessor(d: Path | None, size: int) -> Preprocess:
     """The original's test transform; a HF directory's preprocessor_config.json where it gives one."""
     pre = d / "preprocessor_config.json" if d else None
     if pre is None or not pre.is_file():
-        return Preprocess(size=size, resize=size * 256 // 224, mean=IMAGENET_MEAN, std=IMAGENET_STD, interpolation="bilinear")
+        return Preprocess(size=size, resize=size * 256 // 224, mean=IMAGENET_MEAN, std=IMAGENET_STD, interpolation="bilinear",
+                          style="mmcv")
     cfg = json.loads(pre.read_text())
     crop = cfg.get("crop_size", size)
     crop = crop.get("height", size) if isinstance(crop, dict) else int(crop)
@@ -154,7 +155,10 @@ def _preprocessor(d: Path | None, size: int) -> Preprocess:
     scale = 255.0 if cfg.get("do_rescale", True) else 1.0
     mean = tuple(float(m) * scale for m in cfg.get("image_mean", [0.485, 0.456, 0.406]))
     std = tuple(float(s) * scale for s in cfg.get("image_std", [0.229, 0.224, 0.225]))
-    return Preprocess(size=crop, resize=short, mean=mean, std=std, interpolation="bilinear")
+    resample = {2: "bilinear", 3: "bicubic"}.get(int(cfg.get("resample", 2)))
+    if resample is None:
+        raise HatError(f"{pre}: resample {cfg.get('resample')} is not supported (valid: 2 bilinear, 3 bicubic)")
+    return Preprocess(size=crop, resize=short, mean=mean, std=std, interpolation=resample, style="hf")
 
 
 class XCLIP(ClipVideoModel):
@@ -179,7 +183,8 @@ class XCLIP(ClipVideoModel):
         self.layout = layout
         # three crops are taken after resizing the short side to the input size (the original's multi-view test)
         pre = Preprocess(size=preprocess.size, resize=preprocess.size if crops == 3 else preprocess.resize,
-                         mean=preprocess.mean, std=preprocess.std, crops=crops, interpolation=preprocess.interpolation)
+                         mean=preprocess.mean, std=preprocess.std, crops=crops, interpolation=preprocess.interpolation,
+                         style=preprocess.style)
         super().__init__(path=path, weights_hash=weights_hash, preprocess=pre,
                          sampling=override_sampling(Sampling(self.model_frames, "segment"), None, sampling, rate, views),
                          **kw)
