@@ -122,8 +122,9 @@ def build(**kw) -> None:
         console.print(f"  skipped {k}: {reason}")
     if s.complete:
         c = s.counts
-        console.print(f"usable {c['ok']} of {c['videos']}; foregrounds {c['foregrounds']}, backgrounds {c['backgrounds']}")
-        console.print("pairs: " + ", ".join(f"{k} {v}" for k, v in c["pairs"].items()))
+        kept = f" ({c['residual_rejected']} refused: Background-Only still shows a person)" if c.get("residual_rejected") else ""
+        console.print(f"usable {c['ok']} of {c['videos']}; foregrounds {c['foregrounds']}, backgrounds {c['backgrounds']}{kept}")
+        console.print("pairs: " + (", ".join(f"{k} {v}" for k, v in c["pairs"].items()) or "none"))
     for note in s.notes:
         console.print(f"[yellow]note:[/yellow] {note}")
 

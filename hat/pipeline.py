@@ -499,7 +499,7 @@ def _video_row(
     row["bg_ok"] = not (high or residual)
     row["notes"] = "; ".join(notes)
     flags = [f for f, on in (("no_human", row["frames_no_human"]), ("flicker", row["flicker"]),
-                             ("low_cov", low), ("high_cov", high)) if on]
+                             ("low_cov", low), ("high_cov", high), ("residual", residual)) if on]
     row["flags"] = ";".join(flags)
     objects = seg.get("objects")
     obj_cov = coverage(decode_rle(objects["rle"])) if objects else None
