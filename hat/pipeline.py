@@ -1,11 +1,13 @@
 """``hat build``: a pipeline of named stages writing one artifact per video, then the aggregates.
 
-Per video:   frames -> segment -> inpaint -> scene      (artifacts/<stage>/<video>.*)
+Per video:   frames -> segment -> inpaint -> scene -> residual   (artifacts/<stage>/<video>.*)
 Aggregates:  manifest.csv, scene_distance.csv + scene_ranking.csv, pairs.csv, benchmark.yaml
 
 Each per-video stage is a function of its inputs and the config; its artifact is written atomically,
 so a killed build resumes where it stopped and gives the same bytes as an uninterrupted one.
 ``--shard i/N`` processes every N-th video; the aggregates are made once all videos are done.
+Settings that only shape the aggregates (coverage bounds, pairing, ...) may change between runs of one
+directory: the aggregates are then re-derived from the stored artifacts (:func:`check_resume`).
 """
 
 from __future__ import annotations
