@@ -272,3 +272,9 @@ def test_cli_max_residual_rederives(bench_copy):
     assert main(args) == 0
     assert bench_yaml(bench_copy)["config"]["max_residual"] == 0.2
     assert "max_residual 0.01 -> 0.2" in bench_yaml(bench_copy)["notes"][0]
+
+
+def test_segmenter_change_refused(fake_backends, bench_copy):
+    with pytest.raises(HatError, match=r"different settings \(segmenter.name: 'gt' then, 'test-diff' now\)"):
+        build(tiny_config(segmenter="test-diff"), bench_copy)
+    assert not (bench_copy / "artifacts" / "residual").exists()
