@@ -19,7 +19,7 @@ import yaml
 from . import compose as C
 from .errors import HatError
 from .masks import decode_rle
-from .pairs import SWAP_TYPES
+from .pairs import SWAP_TYPES, why_no_pairs
 from .store import ArtifactStore, read_npz, sha256_file, stable_seed
 
 BASE_SETS = ("original", "human_only", "background_only", "masked_background", "masked_person")
@@ -96,6 +96,13 @@ class Benchmark:
         if not sets:
             return avail
         for s in sets:
+            if s in SWAP_SETS and s not in avail:
+                counts = self.meta.get("counts") or {}
+                why = why_no_pairs(s, list(self.config.get("swap_types", SWAP_TYPES)), int(counts.get("foregrounds", 1)),
+                                   (counts.get("pairs_missing") or {}).get(s))
+                raise HatError(f"{s} has no pairs in benchmark {self.name}: {why} (sets here: {', '.join(avail)})")
+            if s in OBJECT_SETS and s not in avail:
+                raise HatError(f"{s} needs videos with named objects and benchmark {self.name} has none (sets here: {', '.join(avail)})")
             if s not in avail:
                 raise HatError(f"unknown set '{s}' for benchmark {self.name} (valid: {', '.join(avail)})")
         return list(sets)

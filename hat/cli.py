@@ -65,6 +65,8 @@ def cli() -> None:
               help="temporal majority vote over this many stored frames (odd; 1 = off)")
 @click.option("--flicker-ratio", type=float, default=0.5, show_default=True,
               help="a frame flickers if its mask overlaps both neighbours less than this times their own overlap")
+@click.option("--max-residual", type=float, default=0.01, show_default=True,
+              help="a background is not swapped in when the segmenter still finds more person than this on a Background-Only frame")
 @click.option("--gdino-config", type=click.Path(dir_okay=False), help="grounded-sam: GroundingDINO config [SwinT OGC]")
 @click.option("--gdino-ckpt", type=click.Path(dir_okay=False), help="grounded-sam: groundingdino_swint_ogc.pth")
 @click.option("--gdino-text-encoder", type=click.Path(file_okay=False), help="grounded-sam: local bert-base-uncased folder")
@@ -87,8 +89,8 @@ def cli() -> None:
 def build(**kw) -> None:
     """Generate a counterfactual benchmark (resumable: rerun the same command to continue)."""
     from .config import BuildConfig, parse_options
+    from .pipeline import PER_VIDEO_STAGES, parse_shard
     from .pipeline import build as run_build
-    from .pipeline import parse_shard
 
     shard = parse_shard(kw.pop("shard"))
     workers = kw.pop("workers")
@@ -102,7 +104,7 @@ def build(**kw) -> None:
         inpainter=kw["inpainter"], inpainter_options=opts["inpainter"],
         scene=kw["scene"], scene_options=opts["scene"], k_close=kw["k_close"], k_far=kw["k_far"],
         cov_min=kw["cov_min"], cov_max=kw["cov_max"], mask_smooth=kw["mask_smooth"], flicker_ratio=kw["flicker_ratio"],
-        repeats=kw["repeats"],
+        max_residual=kw["max_residual"], repeats=kw["repeats"],
         swap_types=_csv_list(kw["swap_types"]) or [], placement=kw["placement"], seed=kw["seed"], limit=kw["limit"],
         pairs_file=kw["pairs_file"],
     )
@@ -112,8 +114,9 @@ def build(**kw) -> None:
     t.add_column("stage")
     t.add_column("done", justify="right")
     t.add_column("already there", justify="right")
-    for stage in ("frames", "segment", "inpaint", "scene"):
-        t.add_row(stage, str(s.stage_done[stage]), str(s.stage_skipped[stage]))
+    for stage in PER_VIDEO_STAGES:
+        if stage != "residual" or stage in s.stage_done or stage in s.stage_skipped:  # none where masks are given
+            t.add_row(stage, str(s.stage_done[stage]), str(s.stage_skipped[stage]))
     console.print(t)
     shard_note = f" (shard {shard[0]}/{shard[1]}: {s.in_shard})" if shard[1] > 1 else ""
     console.print(f"videos: {s.total}{shard_note}")
@@ -121,8 +124,9 @@ def build(**kw) -> None:
         console.print(f"  skipped {k}: {reason}")
     if s.complete:
         c = s.counts
-        console.print(f"usable {c['ok']} of {c['videos']}; foregrounds {c['foregrounds']}, backgrounds {c['backgrounds']}")
-        console.print("pairs: " + ", ".join(f"{k} {v}" for k, v in c["pairs"].items()))
+        kept = f" ({c['residual_rejected']} refused: Background-Only still shows a person)" if c.get("residual_rejected") else ""
+        console.print(f"usable {c['ok']} of {c['videos']}; foregrounds {c['foregrounds']}, backgrounds {c['backgrounds']}{kept}")
+        console.print("pairs: " + (", ".join(f"{k} {v}" for k, v in c["pairs"].items()) or "none"))
     for note in s.notes:
         console.print(f"[yellow]note:[/yellow] {note}")
 

@@ -17,6 +17,21 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 #: used where neither the user nor the source says otherwise (the HAT paper's values)
 GLOBAL_DEFAULTS: dict[str, Any] = {"num_frames": 16, "context_frames": 32, "k_close": 5, "k_far": 200}
 
+# How each setting acts on a benchmark directory (every BuildConfig field is in exactly one group). Only a
+# change of ARTIFACT_SETTINGS or of a backend (name or resolved options) makes the stored per-video artifacts
+# stale; the others are re-derived from them in place (see hat.pipeline.check_resume).
+#: backends, compared by name and by the options each one resolves (so ``-S seed=0`` equals nothing typed)
+BACKENDS = ("source", "segmenter", "inpainter", "scene")
+#: the settings the per-video artifacts depend on, besides the backends
+ARTIFACT_SETTINGS = ("num_frames", "context_frames", "short_side", "mask_smooth")
+#: which videos are built; a video's artifacts do not depend on them
+SELECTION_SETTINGS = ("split", "limit")
+#: what only manifest.csv, pairs.csv and benchmark.yaml depend on
+AGGREGATE_SETTINGS = (
+    "cov_min", "cov_max", "flicker_ratio", "max_residual", "k_close", "k_far", "repeats", "swap_types", "placement",
+    "seed", "mask_mean", "mask_std", "min_videos_per_class", "pairs_file",
+)
+
 
 @dataclass
 class BuildConfig:
@@ -38,6 +53,7 @@ class BuildConfig:
     cov_max: float = 0.50  # a background needs only the upper bound (a little person is fine)
     mask_smooth: int = 1  # temporal majority vote over this many stored frames (odd; 1 = off)
     flicker_ratio: float = 0.5  # a frame flickers if it overlaps both neighbours < ratio x their own overlap
+    max_residual: float = 0.01  # a background whose Background-Only still shows more person (on any frame) is not swapped in
     repeats: int = 3
     swap_types: list[str] = field(default_factory=lambda: list(SWAP_TYPES))
     placement: str = "match"
@@ -72,6 +88,8 @@ class BuildConfig:
             raise HatError(f"mask_smooth must be an odd window of at least 1 frame (got {self.mask_smooth})")
         if not 0 <= self.flicker_ratio <= 1:
             raise HatError(f"flicker_ratio must be within [0, 1] (got {self.flicker_ratio})")
+        if not 0 <= self.max_residual <= 1:
+            raise HatError(f"max_residual must be within [0, 1] (got {self.max_residual})")
         if not 0 <= self.cov_min < self.cov_max <= 1:
             raise HatError(f"coverage bounds must satisfy 0 <= cov_min < cov_max <= 1 (got {self.cov_min}, {self.cov_max})")
         for key in ("num_frames", "repeats", "k_close", "k_far", "limit", "short_side", "context_frames"):

@@ -23,10 +23,43 @@ PAIR_COLUMNS = [
 ]
 
 
+NO_SAME_BACKGROUND = "no other background video of the same class"
+NO_BACKGROUND_CLASS = "no background class available"
+#: what a reason means when it held for every foreground, i.e. why a set has no pairs at all
+_WHY_NO_PAIRS = {
+    NO_SAME_BACKGROUND: "no class has a foreground video and another usable background video",
+    NO_BACKGROUND_CLASS: "no other class has a usable background video",
+}
+
+
 @dataclass
 class PairReport:
     made: Counter = field(default_factory=Counter)
     missing: Counter = field(default_factory=Counter)  # (set, reason) -> count
+
+    def missing_by_set(self) -> dict[str, dict[str, int]]:
+        """``{"swap_same": {reason: count}}``, as benchmark.yaml records it."""
+        out: dict[str, dict[str, int]] = {}
+        for (swap, reason), k in sorted(self.missing.items()):
+            out.setdefault(f"swap_{swap}", {})[reason] = int(k)
+        return out
+
+
+def missing_pair_notes(report: PairReport) -> list[str]:
+    return [f"swap_{swap}: {k} pairs not made ({reason})" for (swap, reason), k in sorted(report.missing.items())]
+
+
+def why_no_pairs(set_name: str, swap_types: list[str], foregrounds: int, missing: dict[str, int] | None) -> str:
+    """Why a swap set of a finished benchmark has no pairs, from what benchmark.yaml recorded."""
+    swap = set_name.removeprefix("swap_")
+    if swap not in swap_types:
+        return f"it was not built (swap_types: {', '.join(swap_types) or 'none'})"
+    if foregrounds == 0:
+        return "no video is a foreground (see the coverage notes in benchmark.yaml)"
+    if missing:
+        reasons = [_WHY_NO_PAIRS.get(r, r) for r in sorted(missing, key=lambda r: -missing[r])]
+        return f"{'; '.join(reasons)} (see benchmark.yaml notes)"
+    return "see benchmark.yaml notes"
 
 
 def candidate_classes(swap: str, label: int, dist: np.ndarray, has_bg: np.ndarray, k_close: int, k_far: int) -> np.ndarray:
@@ -79,12 +112,12 @@ def sample_pairs(
                 if swap == "same":
                     pool = [v for v in bg_by_class[la] if v != a]
                     if not pool:
-                        report.missing[(swap, "no other background video of the same class")] += 1
+                        report.missing[(swap, NO_SAME_BACKGROUND)] += 1
                         continue
                     lb = la
                 else:
                     if len(cands) == 0:
-                        report.missing[(swap, "no background class available")] += 1
+                        report.missing[(swap, NO_BACKGROUND_CLASS)] += 1
                         continue
                     lb = int(cands[rng.integers(len(cands))])
                     pool = bg_by_class[lb]

@@ -1,11 +1,13 @@
 """``hat build``: a pipeline of named stages writing one artifact per video, then the aggregates.
 
-Per video:   frames -> segment -> inpaint -> scene      (artifacts/<stage>/<video>.*)
+Per video:   frames -> segment -> inpaint -> scene -> residual   (artifacts/<stage>/<video>.*)
 Aggregates:  manifest.csv, scene_distance.csv + scene_ranking.csv, pairs.csv, benchmark.yaml
 
 Each per-video stage is a function of its inputs and the config; its artifact is written atomically,
 so a killed build resumes where it stopped and gives the same bytes as an uninterrupted one.
 ``--shard i/N`` processes every N-th video; the aggregates are made once all videos are done.
+Settings that only shape the aggregates (coverage bounds, pairing, ...) may change between runs of one
+directory: the aggregates are then re-derived from the stored artifacts (:func:`check_resume`).
 """
 
 from __future__ import annotations
@@ -13,24 +15,25 @@ from __future__ import annotations
 import dataclasses
 import inspect
 import json
+import math
 import platform
 from collections import Counter
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from multiprocessing import get_context
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import numpy as np
 import pandas as pd
 import yaml
 
 from . import __version__
-from .config import BuildConfig
+from .config import AGGREGATE_SETTINGS, ARTIFACT_SETTINGS, BACKENDS, SELECTION_SETTINGS, BuildConfig
 from .errors import HatError, VideoError
 from .inpainters import INPAINTERS, Inpainter
 from .masks import coverage, decode_rle, encode_rle, flicker_frames, smooth_masks, temporal_iou
-from .pairs import PairReport, sample_pairs
+from .pairs import PairReport, missing_pair_notes, sample_pairs
 from .scene import SCENE_MODELS, SceneModel
 from .scene.ranking import class_means, extremes_table, heatmap_png, l1_distances, ranking_table, ranks, top_scenes
 from .segmenters import SEGMENTERS, Segmenter
@@ -204,7 +207,27 @@ def stage_scene(ctx: BuildContext, rec: VideoRecord, fr: dict[str, np.ndarray]) 
     return {"descriptor": ctx.scene.describe(fr["frames"]).astype(np.float32), "n_frames": np.array(len(fr["frames"]))}
 
 
-PER_VIDEO_STAGES = ("frames", "segment", "inpaint", "scene")
+def stage_residual(ctx: BuildContext, rec: VideoRecord, fr: dict[str, np.ndarray], bg: np.ndarray) -> dict[str, Any]:
+    """Person coverage the build's own segmenter still finds on each Background-Only frame.
+
+    People the inpainter left behind (or that the segmenter missed and then finds once their
+    neighbours are gone) would be pasted into every swap that uses this background.
+    """
+    seg = ctx.segmenter.segment(bg, rec, ctx.source, fr["src_index"][fr["eval_pos"]])
+    masks = np.asarray(seg.masks, dtype=bool)
+    if masks.shape != bg.shape[:3]:
+        raise RuntimeError(f"segmenter {ctx.segmenter.name} returned masks {masks.shape} for frames {bg.shape}")
+    return {"coverage": [round(float(c), 6) for c in coverage(masks)]}
+
+
+PER_VIDEO_STAGES = ("frames", "segment", "inpaint", "scene", "residual")
+_EXT = {"frames": "npz", "segment": "json", "inpaint": "npz", "scene": "npz", "residual": "json"}
+
+
+def stage_paths(ctx: BuildContext, video_id: str) -> dict[str, Path]:
+    """The artifacts a finished video has: ``residual`` only where the segmenter can look at new pixels."""
+    stages = PER_VIDEO_STAGES if ctx.segmenter.reads_pixels else PER_VIDEO_STAGES[:-1]
+    return {s: ctx.store.path(s, video_id, _EXT[s]) for s in stages}
 
 
 def load_masks(path: Path) -> tuple[np.ndarray, list[np.ndarray], np.ndarray | None]:
@@ -227,45 +250,21 @@ def process_video(ctx: BuildContext, rec: VideoRecord) -> VideoResult:
     st, vid = ctx.store, rec.video_id
     res = VideoResult(vid)
     err = st.path("errors", vid, "json")
-    paths = {
-        "frames": st.path("frames", vid, "npz"), "segment": st.path("segment", vid, "json"),
-        "inpaint": st.path("inpaint", vid, "npz"), "scene": st.path("scene", vid, "npz"),
-    }
+    paths = stage_paths(ctx, vid)
     if all(p.is_file() for p in paths.values()):
-        res.skipped = list(PER_VIDEO_STAGES)
+        res.skipped = list(paths)
         return res
     stage = "frames"
-    fr: dict[str, np.ndarray] | None = None
     try:
-        if paths["frames"].is_file():
-            fr = read_npz(paths["frames"])
-            res.skipped.append("frames")
-        if fr is not None and "ctx_index" in fr and not paths["inpaint"].is_file():
-            fr = None  # the inpainter-only pixels are not stored: a resumed video decodes them again
-            res.skipped.remove("frames")
-        if fr is None:
-            fr = stage_frames(ctx, rec)
-            # The inpainter-only frames are kept in memory only: E2FGVI needs ~270 a Kinetics clip (~40 MiB
-            # compressed), read once by the inpaint stage; their indices are stored.
-            write_npz(paths["frames"], **{k: v for k, v in fr.items() if k != "ctx_frames"})
-            res.done.append("frames")
-        stage = "segment"
-        if paths["segment"].is_file():
-            masks, _, extra_masks = load_masks(paths["segment"])
-            res.skipped.append("segment")
+        if all(paths[k].is_file() for k in PER_VIDEO_STAGES[:-1]):  # e.g. a benchmark built before residuals
+            res.skipped += PER_VIDEO_STAGES[:-1]
+            stage = "residual"
+            fr = read_npz(paths["frames"], ("src_index", "eval_pos"))
+            write_json(paths["residual"], stage_residual(ctx, rec, fr, read_npz(paths["inpaint"])["bg"]))
+            res.done.append("residual")
         else:
-            seg = stage_segment(ctx, rec, fr)
-            write_json(paths["segment"], seg)
-            masks = decode_rle(seg["rle"])
-            extra_masks = decode_rle(seg["context"]["rle"]) if "context" in seg else None
-            res.done.append("segment")
-        for name, fn in (("inpaint", lambda: stage_inpaint(ctx, rec, fr, masks, extra_masks)), ("scene", lambda: stage_scene(ctx, rec, fr))):
-            stage = name
-            if paths[name].is_file():
-                res.skipped.append(name)
-            else:
-                write_npz(paths[name], **fn())
-                res.done.append(name)
+            for stage in _run_stages(ctx, rec, paths, res):
+                pass
     except VideoError as e:
         res.failed = (stage, str(e))
         write_json(err, {"video_id": vid, "stage": stage, "reason": str(e)})
@@ -273,6 +272,56 @@ def process_video(ctx: BuildContext, rec: VideoRecord) -> VideoResult:
     if err.is_file():
         err.unlink()
     return res
+
+
+def _run_stages(ctx: BuildContext, rec: VideoRecord, paths: dict[str, Path], res: VideoResult) -> Iterator[str]:
+    """Yields each stage's name before running it (so a failure is attributed to it)."""
+    yield "frames"
+    fr: dict[str, np.ndarray] | None = None
+    if paths["frames"].is_file():
+        fr = read_npz(paths["frames"])
+        res.skipped.append("frames")
+    if fr is not None and "ctx_index" in fr and not paths["inpaint"].is_file():
+        fr = None  # the inpainter-only pixels are not stored: a resumed video decodes them again
+        res.skipped.remove("frames")
+    if fr is None:
+        fr = stage_frames(ctx, rec)
+        # The inpainter-only frames are kept in memory only: E2FGVI needs ~270 a Kinetics clip (~40 MiB
+        # compressed), read once by the inpaint stage; their indices are stored.
+        write_npz(paths["frames"], **{k: v for k, v in fr.items() if k != "ctx_frames"})
+        res.done.append("frames")
+    yield "segment"
+    if paths["segment"].is_file():
+        masks, _, extra_masks = load_masks(paths["segment"])
+        res.skipped.append("segment")
+    else:
+        seg = stage_segment(ctx, rec, fr)
+        write_json(paths["segment"], seg)
+        masks = decode_rle(seg["rle"])
+        extra_masks = decode_rle(seg["context"]["rle"]) if "context" in seg else None
+        res.done.append("segment")
+    yield "inpaint"
+    bg = None
+    if paths["inpaint"].is_file():
+        res.skipped.append("inpaint")
+    else:
+        bg = stage_inpaint(ctx, rec, fr, masks, extra_masks)["bg"]
+        write_npz(paths["inpaint"], bg=bg)
+        res.done.append("inpaint")
+    yield "scene"
+    if paths["scene"].is_file():
+        res.skipped.append("scene")
+    else:
+        write_npz(paths["scene"], **stage_scene(ctx, rec, fr))
+        res.done.append("scene")
+    if "residual" in paths:
+        yield "residual"
+        if paths["residual"].is_file():
+            res.skipped.append("residual")
+        else:
+            bg = read_npz(paths["inpaint"])["bg"] if bg is None else bg
+            write_json(paths["residual"], stage_residual(ctx, rec, fr, bg))
+            res.done.append("residual")
 
 
 # ----------------------------------------------------------------------------- runner
@@ -305,16 +354,34 @@ class BuildSummary:
     counts: dict[str, Any] = field(default_factory=dict)
 
 
+def artifact_identity(ident: dict[str, Any]) -> dict[str, Any]:
+    """The part of a build identity (build.yaml, benchmark.yaml) that the per-video artifacts depend on.
+
+    Backends count by name and resolved options, not by the options as typed (``config.*_options``);
+    a setting an older build.yaml lacks had its present default.
+    """
+    cfg = ident.get("config") or {}
+    defaults = BuildConfig().to_dict()
+    return {**{b: ident.get(b) for b in BACKENDS}, **{k: cfg.get(k, defaults[k]) for k in ARTIFACT_SETTINGS}}
+
+
 def check_resume(ctx: BuildContext) -> None:
-    """A directory holds one benchmark: refuse to mix artifacts from different settings."""
+    """A directory holds one set of artifacts: refuse settings that would mix artifacts of different kinds.
+
+    Settings that only select videos or shape the aggregates may change: build.yaml then records the new
+    ones, the stored artifacts are reused and the aggregates re-derived (see :func:`finalize`).
+    """
     path = ctx.out / BUILD_FILE
     ident = json.loads(json.dumps(ctx.identity()))  # tuples -> lists, as YAML gives them back
     if path.is_file():
         old = yaml.safe_load(path.read_text())
-        if old != ident:
-            raise HatError(f"{ctx.out} was built with different settings ({_first_difference(old, ident)}); use another --out directory")
-    else:
-        write_text(path, yaml.safe_dump(ident, sort_keys=True))
+        if old == ident:
+            return
+        a, b = artifact_identity(old), artifact_identity(ident)
+        if a != b:
+            raise HatError(f"{ctx.out} holds artifacts built with different settings ({_first_difference(a, b)}); "
+                           "only coverage, residual, pairing and video-selection settings can change in place; use another --out directory")
+    write_text(path, yaml.safe_dump(ident, sort_keys=True))
 
 
 def _first_difference(a: Any, b: Any, prefix: str = "") -> str:
@@ -379,10 +446,9 @@ def build(
 
 
 def _finished(ctx: BuildContext, rec: VideoRecord) -> bool:
-    st = ctx.store
-    if st.exists("errors", rec.video_id, "json"):
+    if ctx.store.exists("errors", rec.video_id, "json"):
         return True
-    return all(st.exists(s, rec.video_id, e) for s, e in (("frames", "npz"), ("segment", "json"), ("inpaint", "npz"), ("scene", "npz")))
+    return all(p.is_file() for p in stage_paths(ctx, rec.video_id).values())
 
 
 # ----------------------------------------------------------------------------- aggregates
@@ -390,12 +456,13 @@ def _finished(ctx: BuildContext, rec: VideoRecord) -> bool:
 
 def _video_row(
     ctx: BuildContext, rec: VideoRecord
-) -> tuple[dict[str, Any], tuple[np.ndarray, float] | None, np.ndarray | None, pd.DataFrame | None]:
-    """Manifest row, (scene descriptor, its frame count), (rgb_mean * n, n) and per-frame mask-quality rows."""
+) -> tuple[dict[str, Any], tuple[np.ndarray, float] | None, np.ndarray | None, pd.DataFrame | None, str]:
+    """Manifest row, (scene descriptor, its frame count), (rgb_mean * n, n), per-frame mask-quality rows, and
+    for a usable video that is not a foreground, why and which flag would admit it."""
     cfg, st = ctx.cfg, ctx.store
     row: dict[str, Any] = {
         "video_id": rec.video_id, "label": rec.label, "class": ctx.source.classes[rec.label], "split": rec.split,
-        "path": rec.path, "status": "ok", "reason": "",
+        "path": rec.path, "status": "ok", "reason": "", "notes": "",
     }
     for k, v in sorted(rec.meta.items()):
         row[f"meta_{k}"] = v
@@ -403,7 +470,7 @@ def _video_row(
     if err.is_file():
         e = json.loads(err.read_text())
         row.update(status="failed", reason=f"{e['stage']}: {e['reason']}", fg_ok=False, bg_ok=False)
-        return row, None, None, None
+        return row, None, None, None, ""
     with np.load(st.path("frames", rec.video_id, "npz"), allow_pickle=False) as z:  # lazy: frames stay packed
         fr = {k: z[k] for k in ("info", "eval_pos", "rgb_mean", "n_pixels", "src_index")}
     seg = json.loads(st.path("segment", rec.video_id, "json").read_text())
@@ -419,18 +486,22 @@ def _video_row(
         frames_no_human=int((cov == 0).sum()),
         mask_iou=float(iou.mean()) if len(iou) else 1.0, mask_iou_min=float(iou.min()) if len(iou) else 1.0,
         flicker=int(flicker_frames(masks, cfg.flicker_ratio).sum()),
+        residual_cov=_residual_cov(st.path("residual", rec.video_id, "json")),
     )
     low, high = int((cov < cfg.cov_min).sum()), int((cov > cfg.cov_max).sum())
-    reasons = []
+    residual = bool(row["residual_cov"] > cfg.max_residual)  # NaN (not measured) is never above
+    notes = []
     if low:
-        reasons.append(f"person < {cfg.cov_min:g} of frame on {low} frames")
+        notes.append(f"person < {cfg.cov_min:g} of frame on {low} frames")
     if high:
-        reasons.append(f"person > {cfg.cov_max:g} of frame on {high} frames")
-    row["fg_ok"] = not reasons
-    row["bg_ok"] = not high
-    row["reason"] = "; ".join(reasons)
+        notes.append(f"person > {cfg.cov_max:g} of frame on {high} frames")
+    if residual:
+        notes.append(f"Background-Only still shows a person: residual_cov {row['residual_cov']:.3g} > max_residual {cfg.max_residual:g}")
+    row["fg_ok"] = not (low or high)
+    row["bg_ok"] = not (high or residual)
+    row["notes"] = "; ".join(notes)
     flags = [f for f, on in (("no_human", row["frames_no_human"]), ("flicker", row["flicker"]),
-                             ("low_cov", low), ("high_cov", high)) if on]
+                             ("low_cov", low), ("high_cov", high), ("residual", residual)) if on]
     row["flags"] = ";".join(flags)
     objects = seg.get("objects")
     obj_cov = coverage(decode_rle(objects["rle"])) if objects else None
@@ -447,7 +518,48 @@ def _video_row(
     scene = read_npz(st.path("scene", rec.video_id, "npz"))
     desc = (scene["descriptor"], float(scene["n_frames"]) if "n_frames" in scene else 1.0)
     colour = np.concatenate([fr["rgb_mean"] * int(fr["n_pixels"]), [int(fr["n_pixels"])]])
-    return row, desc, colour, quality
+    hint = "" if row["fg_ok"] else foreground_hint(cov, cfg.cov_min, cfg.cov_max)
+    return row, desc, colour, quality, hint
+
+
+def _residual_cov(path: Path) -> float:
+    """The most person the segmenter finds on any Background-Only frame (NaN where not measured).
+
+    The maximum, not the mean: a person left on a few of the T frames still walks through every swap.
+    """
+    if not path.is_file():
+        return float("nan")
+    cov = json.loads(path.read_text())["coverage"]
+    return float(max(cov)) if cov else float("nan")
+
+
+def foreground_hint(cov: np.ndarray, cov_min: float, cov_max: float) -> str:
+    """Why evaluation-frame coverages ``cov`` fail the foreground rule, and the flags that would admit them."""
+    lo, hi = float(np.min(cov)), float(np.max(cov))
+    low, high = int((cov < cov_min).sum()), int((cov > cov_max).sum())
+    why = [f"< cov_min {cov_min:g} on {_frames(low)}"] * bool(low) + [f"> cov_max {cov_max:g} on {_frames(high)}"] * bool(high)
+    flags = [f"--cov-min {_admitting(lo, up=False)}"] * bool(low) + [f"--cov-max {_admitting(hi, up=True)}"] * bool(high)
+    text = f"coverage {lo:.3g}-{hi:.3g} {' and '.join(why)}; {' '.join(flags)} would admit it"
+    return text + (" (with frames that show no person)" if lo == 0 else "")
+
+
+def _frames(n: int) -> str:
+    return f"{n} frame" if n == 1 else f"{n} frames"
+
+
+def _admitting(x: float, *, up: bool) -> str:
+    """The shortest decimal at or beyond ``x`` (up: >= x, else <= x), from 2 decimals on; 0 stays 0."""
+    for d in range(2, 7):
+        scaled = round(x * 10**d, 6)
+        v = (math.ceil(scaled) if up else math.floor(scaled)) / 10**d
+        if v > 0 or x == 0:
+            return f"{v:g}"
+    return f"{x:g}"
+
+
+def _few(items: list[str], k: int = 5) -> str:
+    """A few names, then how many more."""
+    return ", ".join(items[:k]) + (f" and {len(items) - k} more" if len(items) > k else "")
 
 
 _QUALITY_COLUMNS = ("video_id", "frame", "eval", "coverage", "iou_prev", "person_boxes", "object_coverage")
@@ -456,10 +568,13 @@ _QUALITY_COLUMNS = ("video_id", "frame", "eval", "coverage", "iou_prev", "person
 def finalize(ctx: BuildContext, recs: list[VideoRecord], summary: BuildSummary) -> None:
     cfg, out = ctx.cfg, ctx.out
     classes = ctx.source.classes
-    rows, descs, weights, labels, colour, quality = [], [], [], [], np.zeros(4), []
+    rederived = _rederived_notes(ctx)  # before anything of the previous aggregates is replaced
+    rows, descs, weights, labels, colour, quality, hints = [], [], [], [], np.zeros(4), [], {}
     for rec in recs:
-        row, desc, col, q = _video_row(ctx, rec)
+        row, desc, col, q, hint = _video_row(ctx, rec)
         rows.append(row)
+        if hint:
+            hints[rec.video_id] = hint
         if q is not None:
             quality.append(q)
         if desc is not None:
@@ -491,6 +606,7 @@ def finalize(ctx: BuildContext, recs: list[VideoRecord], summary: BuildSummary) 
         "fg_ok": manifest["fg_ok"].astype(bool), "bg_ok": manifest["bg_ok"].astype(bool),
     })
     notes = summary.notes
+    notes[:0] = rederived
     if cfg.pairs_file:
         from .hatpairs import pairs_from_file
 
@@ -509,21 +625,27 @@ def finalize(ctx: BuildContext, recs: list[VideoRecord], summary: BuildSummary) 
     n_others = len(classes) - 1
     if {"close", "far"} <= set(cfg.swap_types) and cfg.k_close + cfg.k_far > n_others:
         notes.append(f"k_close + k_far = {cfg.k_close + cfg.k_far} > {n_others} other classes: Close and Far overlap")
-    fg_per_class = ok[ok["fg_ok"].astype(bool)].groupby("label").size().reindex(range(len(classes)), fill_value=0)
+    present = sorted(set(manifest["label"].astype(int)))  # classes with videos in this build
+    fg_per_class = ok[ok["fg_ok"].astype(bool)].groupby("label").size().reindex(present, fill_value=0)
     few = [f"{classes[c]} ({int(k)})" for c, k in fg_per_class.items() if k < cfg.min_videos_per_class]
     if few:
         notes.append(f"{len(few)} classes have fewer than {cfg.min_videos_per_class} usable foreground videos: {', '.join(few[:20])}")
-    for (swap, reason), k in sorted(report.missing.items()):
-        notes.append(f"swap_{swap}: {k} pairs not made ({reason})")
+    notes += _no_foreground_notes(manifest, hints, classes, cfg)
+    notes += missing_pair_notes(report)
     flagged = ok["flags"].astype(str).str.contains("flicker")
     if flagged.any():
-        notes.append(f"{int(flagged.sum())} videos have flickering masks (a frame unlike both neighbours; see mask_quality.csv)")
+        notes.append(f"{int(flagged.sum())} videos have flickering masks (a frame unlike both neighbours; see mask_quality.csv): "
+                     f"{_few(list(ok.loc[flagged, 'video_id'].astype(str)))}")
+    residual_counts = _residual_notes(ok, ctx, notes)
     summary.counts = {
         "videos": len(manifest), "ok": int(len(ok)), "failed": int((manifest["status"] != "ok").sum()),
         "foregrounds": int(ok["fg_ok"].astype(bool).sum()), "backgrounds": int(ok["bg_ok"].astype(bool).sum()),
         "objects": int((ok["objects"].astype(str) != "").sum()),
         "pairs": {k: int(v) for k, v in sorted(report.made.items())},
+        **residual_counts,
     }
+    if report.missing:  # why a set has fewer (or no) pairs; 'hat eval --sets' quotes it
+        summary.counts["pairs_missing"] = report.missing_by_set()
     bench = {
         "format": 1,
         "name": out.name,
@@ -543,6 +665,76 @@ def finalize(ctx: BuildContext, recs: list[VideoRecord], summary: BuildSummary) 
         | {"artifacts": sha256_tree(out / "artifacts")},
     }
     write_text(out / BENCH_FILE, yaml.safe_dump(bench, sort_keys=False))
+
+
+REDERIVED = "re-derived from aggregates"
+
+
+def _rederived_notes(ctx: BuildContext) -> list[str]:
+    """When the previous aggregates used other selection/aggregate settings: which, and their benchmark.yaml hash.
+
+    A rerun with the same settings keeps the previous note, so it writes the same benchmark.yaml again.
+    """
+    path = ctx.out / BENCH_FILE
+    if not path.is_file():
+        return []
+    old = yaml.safe_load(path.read_text()) or {}
+    before, now = old.get("config") or {}, json.loads(json.dumps(ctx.cfg.to_dict()))
+    changed = [f"{k} {_shown(before.get(k, '(unset)'))} -> {_shown(now[k])}"
+               for k in SELECTION_SETTINGS + AGGREGATE_SETTINGS if before.get(k, "(unset)") != now[k]]
+    if not changed:
+        return [n for n in old.get("notes") or [] if str(n).startswith(REDERIVED)]
+    return [f"{REDERIVED} {sha256_file(path)[:16]} with {', '.join(changed)}"]
+
+
+def _shown(v: Any) -> str:
+    if isinstance(v, list):
+        return ",".join(_shown(x) for x in v)
+    return "none" if v is None else f"{v:g}" if isinstance(v, float) else str(v)
+
+
+def _no_foreground_notes(manifest: pd.DataFrame, hints: dict[str, str], classes: list[str], cfg: BuildConfig, k: int = 5) -> list[str]:
+    """Name the videos that kept a class (or the whole build) without foregrounds, and the flag that would admit them."""
+    fg = manifest["fg_ok"].astype(bool)
+    if not fg.any():
+        named = [f"{v}: {h}" for v, h in hints.items()]
+        failed = int((manifest["status"] != "ok").sum())
+        out = [f"no foreground videos: {len(hints)} usable videos fail the coverage rule (cov_min {cfg.cov_min:g}, "
+               f"cov_max {cfg.cov_max:g})" + (f", {failed} failed (see manifest.csv reason)" if failed else "")]
+        out += named[:k]
+        if len(named) > k:
+            out.append(f"... and {len(named) - k} more (see manifest.csv notes)")
+        return out
+    out = []
+    labels = manifest["label"].astype(int)
+    empty = [c for c in sorted(set(labels)) if not fg[labels == c].any()]
+    for c in empty[:k]:
+        vids = manifest.loc[labels == c, "video_id"].astype(str)
+        named = [f"{v}: {hints[v]}" for v in vids if v in hints]
+        more = len(vids) - 1 if named else len(vids)
+        first = named[0] if named else "its videos failed (see manifest.csv reason)"
+        out.append(f"class '{classes[c]}' has no foreground: {first}" + (f" (+{more} more videos)" if named and more else ""))
+    if len(empty) > k:
+        out.append(f"{len(empty) - k} more classes have no foreground (see manifest.csv notes)")
+    return out
+
+
+def _residual_notes(ok: pd.DataFrame, ctx: BuildContext, notes: list[str]) -> dict[str, Any]:
+    """The residual person coverage over the backgrounds (where the segmenter could measure it), in the notes."""
+    res = pd.to_numeric(ok["residual_cov"], errors="coerce")
+    measured = res.notna()
+    if not measured.any():
+        return {}
+    cfg = ctx.cfg
+    q = np.quantile(res[measured], [0, 0.5, 0.9, 1])
+    over = ok.loc[res > cfg.max_residual]
+    named = [f"{v} ({c:.3g})" for v, c in zip(over["video_id"].astype(str), res[res > cfg.max_residual])]
+    notes.append(
+        f"residual person coverage of Background-Only (most on any of the {cfg.num_frames} frames, {ctx.segmenter.name}) "
+        f"over {int(measured.sum())} videos: min {q[0]:.3g}, median {q[1]:.3g}, 90% {q[2]:.3g}, max {q[3]:.3g}; "
+        f"{len(over)} above max_residual {cfg.max_residual:g}, not used as backgrounds" + (f": {_few(named)}" if named else "")
+    )
+    return {"residual_measured": int(measured.sum()), "residual_rejected": len(over)}
 
 
 def _versions() -> dict[str, str]:

@@ -67,12 +67,17 @@ def _stage_times(cfg: BuildConfig, out: Path) -> dict[str, float]:
         seg = P.stage_segment(ctx, rec, fr)
         times["segment"] += time.perf_counter() - t
         masks = decode_rle(seg["rle"])
+        extra = decode_rle(seg["context"]["rle"]) if "context" in seg else None
         t = time.perf_counter()
-        P.stage_inpaint(ctx, rec, fr, masks)
+        bg = P.stage_inpaint(ctx, rec, fr, masks, extra)["bg"]
         times["inpaint"] += time.perf_counter() - t
         t = time.perf_counter()
         P.stage_scene(ctx, rec, fr)
         times["scene"] += time.perf_counter() - t
+        if ctx.segmenter.reads_pixels:
+            t = time.perf_counter()
+            P.stage_residual(ctx, rec, fr, bg)
+            times["residual"] = times.get("residual", 0.0) + time.perf_counter() - t
     return times
 
 

@@ -38,6 +38,9 @@ class Segmentation:
 
 class Segmenter(ABC):
     name: str = ""
+    #: whether it segments what it is shown; False for one that reads masks the source provides (``gt``): it
+    #: cannot check a Background-Only frame for people left behind, so the build records no residual coverage
+    reads_pixels: bool = True
 
     @abstractmethod
     def segment(self, frames: np.ndarray, record: VideoRecord, source: Source, indices: np.ndarray) -> Segmentation:

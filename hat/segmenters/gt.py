@@ -12,6 +12,7 @@ from . import SEGMENTERS, Segmentation, Segmenter
 
 class GroundTruthSegmenter(Segmenter):
     name = "gt"
+    reads_pixels = False  # the masks come from the source whatever the frames show
 
     def check_source(self, source) -> None:
         from ..sources.base import Source
