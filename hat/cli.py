@@ -182,7 +182,8 @@ def _backend_flags(kw: dict, opts: dict[str, dict]) -> None:
 @click.option("--bench", type=click.Path(), help="benchmark directory [the only one under benchmarks/]")
 @click.option("--out", type=click.Path(file_okay=False), help="run directory [results/<model>__<bench>]")
 @click.option("--arch", help="adapter to use instead of detecting it from the checkpoint (see 'hat list')")
-@click.option("--clip-weights", type=click.Path(dir_okay=False), help="base OpenAI CLIP weights (ViFi-CLIP, Open-VCLIP need them)")
+@click.option("--clip-weights", type=click.Path(dir_okay=False), help="base OpenAI CLIP weights (ViFi-CLIP, Open-VCLIP need them) "
+                   "[OpenAI's file for the architecture, e.g. ViT-B-16.pt, in $HAT_WEIGHTS or ~/.cache/hat/weights]")
 @click.option("--frames", type=int, help="frames per clip [the adapter's own protocol]")
 @click.option("--templates", help="prompt templates: a set name, a file (one per line), or one template with {}")
 @click.option("--class-names", type=click.Path(dir_okay=False), help="names to put in prompts, one per line [benchmark's]")
