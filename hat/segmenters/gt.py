@@ -14,9 +14,7 @@ class GroundTruthSegmenter(Segmenter):
     name = "gt"
 
     def check_source(self, source) -> None:
-        from ..sources.base import Source
-
-        if type(source).gt_masks is Source.gt_masks:
+        if not source.provides_masks:
             from . import SEGMENTERS
 
             others = [n for n in SEGMENTERS.names() if n != "gt"]
