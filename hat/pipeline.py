@@ -76,7 +76,7 @@ class BuildContext:
 
 def make_context(cfg: BuildConfig, out: str | Path) -> BuildContext:
     source = SOURCES.create(cfg.source, **cfg.source_options)
-    cfg = cfg.resolved(source.build_defaults)
+    cfg = cfg.resolved(source.build_defaults, source_masks=source.provides_masks)
     cfg.source = SOURCES.resolve(cfg.source)
     segmenter = SEGMENTERS.create(cfg.segmenter, **cfg.segmenter_options)
     segmenter.check_source(source)

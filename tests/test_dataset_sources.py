@@ -91,7 +91,7 @@ def test_mimetics_labels_index_kinetics(tmp_path):
     assert src.probe(recs[0]).n_frames == 10
     with pytest.raises(VideoError, match="missing video file"):
         src.probe(recs[1])
-    with pytest.raises(HatError, match="needs the Kinetics-400 class list"):
+    with pytest.raises(HatError, match="source 'mimetics' needs its data: .*-S classes=k400.txt"):
         SOURCES.create("mimetics", annotations=str(tmp_path / "mimetics.csv"))
     with pytest.raises(HatError, match="evaluation only"):
         src.records("train")

@@ -233,6 +233,9 @@ def test_segmenter_flags_need_grounded_sam(tmp_path, capsys):
     from hat.cli import main
 
     assert main(["build", "--out", str(tmp_path / "b"), "--sam-ckpt", "x.pth"]) == 2
+    assert ("hat: error: --sam-ckpt is an option of --segmenter grounded-sam, not of 'auto' (name it: --segmenter "
+            "grounded-sam)\n") == capsys.readouterr().err
+    assert main(["build", "--out", str(tmp_path / "b"), "--sam-ckpt", "x.pth", "--segmenter", "gt"]) == 2
     assert "hat: error: --sam-ckpt is an option of --segmenter grounded-sam, not of 'gt'\n" == capsys.readouterr().err
     assert main(["build", "--out", str(tmp_path / "b"), "--device", "cuda"]) == 2
     assert "none of the chosen backends runs on a device" in capsys.readouterr().err

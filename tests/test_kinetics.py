@@ -48,7 +48,7 @@ def test_official_csv_layouts(tmp_path, layout):
 
 
 def test_bad_kinetics_options(tmp_path):
-    with pytest.raises(HatError, match="one of annotations="):
+    with pytest.raises(HatError, match="source 'k400' needs its data: -S annotations=.* or -S list="):
         SOURCES.create("k400", root=str(tmp_path))
     (tmp_path / "bad.csv").write_text("path,label\nx.mp4,a\n")
     with pytest.raises(HatError, match="not a Kinetics annotation CSV"):
@@ -109,7 +109,24 @@ def test_build_refuses_gt_segmenter_before_writing(tmp_path, capsys):
 
     out = tmp_path / "k400-bench"
     args = ["build", "--source", "k400", "-S", f"list={K400 / 'list_rawframes.txt'}", "-S", f"root={K400 / 'rawframes'}",
-            "-S", f"classes={SHARED / 'data' / 'labels' / 'k400.txt'}", "--out", str(out)]
+            "-S", f"classes={SHARED / 'data' / 'labels' / 'k400.txt'}", "--out", str(out), "--segmenter", "gt"]
     assert main(args) == 2
     assert "segmenter 'gt' needs a source with ground-truth masks and 'k400' has none" in capsys.readouterr().err
     assert not out.exists()
+
+
+@pytest.mark.skipif(not K400.is_dir(), reason="../shared/data/k400-samples not present")
+def test_default_segmenter_for_k400_is_the_offline_one(tmp_path):
+    """--segmenter auto (the default) picks the offline segmenter for a source without masks."""
+    from hat.config import BuildConfig
+    from hat.pipeline import make_context
+    from hat.segmenters import OFFLINE_DEFAULT, SEGMENTERS
+
+    cfg = BuildConfig(source="k400", source_options={"list": str(K400 / "list_rawframes.txt"), "root": str(K400 / "rawframes"),
+                                                     "classes": str(SHARED / "data" / "labels" / "k400.txt")})
+    try:
+        ctx = make_context(cfg, tmp_path / "b")
+    except HatError as e:  # the offline model may be absent on this machine
+        pytest.skip(f"offline segmenter unavailable: {e}")
+    assert ctx.cfg.segmenter == OFFLINE_DEFAULT and ctx.segmenter.name == SEGMENTERS.resolve(OFFLINE_DEFAULT)
+    assert ctx.identity()["config"]["segmenter"] == OFFLINE_DEFAULT  # what build.yaml records

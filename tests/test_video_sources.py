@@ -110,7 +110,7 @@ def test_duplicate_ids_refused(tmp_path):
 
 
 def test_csv_source_errors(tmp_path):
-    with pytest.raises(HatError, match="needs a list file"):
+    with pytest.raises(HatError, match="source 'csv' needs its data: -S list="):
         build(BuildConfig(source="csv"), tmp_path / "b")
     (tmp_path / "l.csv").write_text("file,cls\na.mp4,x\n")
     with pytest.raises(HatError, match="lacks column"):

@@ -12,6 +12,7 @@ import contextlib
 import hashlib
 import json
 import math
+import sys
 from abc import abstractmethod
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -22,7 +23,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..assets import cache_root
+from ..assets import CLIP_RELEASES, cache_root, clip_arch, find_clip_weights, weights_dirs
 from ..errors import HatError
 from ..store import atomic_path
 from .base import Sampling, VideoClassifier, file_hash, read_checkpoint
@@ -109,10 +110,32 @@ def state_dict_of(obj: dict[str, Any]) -> dict[str, torch.Tensor]:
     return sd
 
 
-def read_clip_weights(path: str | None, why: str) -> tuple[dict[str, torch.Tensor], str]:
-    """The base OpenAI CLIP weights some formats need; the error says why when they are missing."""
+def vision_arch(sd: dict[str, Any], prefix: str = "visual.") -> str | None:
+    """OpenAI's name (``ViT-B/16`` ...) of the ViT vision tower under ``prefix``, when it is a released one."""
+    conv, pos = sd.get(prefix + "conv1.weight"), sd.get(prefix + "positional_embedding")
+    if conv is None or pos is None:
+        return None
+    blocks = prefix + "transformer.resblocks."
+    layers = len({k[len(blocks):].split(".")[0] for k in sd if k.startswith(blocks)})
+    patch = int(conv.shape[-1])
+    return clip_arch(int(conv.shape[0]), layers, patch, patch * round((pos.shape[0] - 1) ** 0.5))
+
+
+def read_clip_weights(path: str | None, why: str, arch: str | None = None) -> tuple[dict[str, torch.Tensor], str]:
+    """The base OpenAI CLIP weights some formats need; the error says why when they are missing.
+
+    Without ``path``, the released file of ``arch`` is taken from the weights folders (the choice is
+    said on stderr, since it decides the results).
+    """
     if not path:
-        raise HatError(f"--clip-weights is required: {why}")
+        found = find_clip_weights(arch) if arch else None
+        if found is None:
+            where = ""
+            if arch in CLIP_RELEASES:
+                where = f"; or put OpenAI's {CLIP_RELEASES[arch][0]} in {' or '.join(map(str, weights_dirs()))}"
+            raise HatError(f"--clip-weights is required: {why}{where}")
+        print(f"hat: --clip-weights not given: using {found} (OpenAI CLIP {arch})", file=sys.stderr)
+        path = str(found)
     if not Path(path).is_file():
         raise HatError(f"--clip-weights file not found: {path}")
     sd = state_dict_of(read_checkpoint(path))

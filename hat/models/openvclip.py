@@ -22,7 +22,7 @@ from . import MODELS, register_layout
 from .base import Sampling, file_hash
 from .clip_common import (
     CLIP_MEAN, CLIP_STD, ClipVideoModel, Preprocess, build_clip, mean_template_features, normalize, override_sampling,
-    read_clip_weights, strip_prefix, weights_id,
+    read_clip_weights, strip_prefix, vision_arch, weights_id,
 )
 
 
@@ -129,10 +129,11 @@ def make_openvclip(checkpoint: dict | None = None, path: str = "", device: str =
                    class_names: str | None = None, offset: bool | None = None) -> OpenVCLIP:
     if checkpoint is None or not isinstance(checkpoint.get("model_state"), dict):
         raise HatError(f"{path or 'openvclip'}: expected an Open-VCLIP checkpoint ({{'model_state': {{'model.*': ...}}}})")
+    sd = strip_prefix(checkpoint["model_state"], "model.")
     base, base_hash = read_clip_weights(
         clip_weights, "Open-VCLIP's test code mixes its weights with the original CLIP's (0.5/0.5) and takes the "
-        "class text features from the original CLIP; pass the OpenAI file of the same architecture (e.g. ViT-B-16.pt)")
-    sd = strip_prefix(checkpoint["model_state"], "model.")
+        "class text features from the original CLIP; pass the OpenAI file of the same architecture (e.g. ViT-B-16.pt)",
+        arch=vision_arch(sd))
     return OpenVCLIP(sd, base, path=path, weights_hash=weights_id(file_hash(path), base_hash), patch_ratio=patch_ratio,
                      frames=frames, sampling=sampling, rate=rate, views=views, offset=offset, crops=crops, device=device,
                      precision=precision, templates=templates, cache_dir=cache_dir, class_names=class_names)

@@ -14,12 +14,13 @@ from typing import Any
 
 import torch
 
+from ..assets import CLIP_RELEASES
 from ..errors import HatError
 from . import MODELS, register_layout
 from .base import Sampling, file_hash
 from .clip_common import (
     IMAGENET_MEAN, IMAGENET_STD, FrameMeanCLIP, Preprocess, build_clip, override_sampling, read_clip_weights,
-    strip_prefix, weights_id,
+    strip_prefix, vision_arch, weights_id,
 )
 
 #: state-dict entries a vanilla ViFi-CLIP saves that inference does not use, and why
@@ -110,9 +111,11 @@ def make_vificlip(checkpoint: dict | None = None, path: str = "", device: str = 
     sd = checkpoint["model"]
     if all(str(k).startswith("module.") for k in sd):
         sd = strip_prefix(sd, "module.")
+    arch = config_value(checkpoint.get("config"), "MODEL", "ARCH")
     base, base_hash = read_clip_weights(
         clip_weights, "ViFi-CLIP checkpoints do not store the token embedding (it is the original CLIP's); pass the "
-        "OpenAI CLIP file it was trained from (ViT-B-16.pt for the released models)")
+        "OpenAI CLIP file it was trained from (ViT-B-16.pt for the released models)",
+        arch=arch if isinstance(arch, str) and arch in CLIP_RELEASES else vision_arch(sd, "image_encoder."))
     tok = base["token_embedding.weight"]
     width = sd.get("text_encoder.ln_final.weight")
     if width is not None and tok.shape[1] != width.shape[0]:

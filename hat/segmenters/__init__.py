@@ -53,6 +53,9 @@ class Segmenter(ABC):
         """Refuse, before anything is written, a source this segmenter cannot work on."""
 
 
+#: what ``--segmenter auto`` (the default) uses for sources without ground-truth masks
+OFFLINE_DEFAULT = "mediapipe-selfie"
+
 SEGMENTERS: Registry[Segmenter] = Registry(
     "segmenter", builtin_modules=("hat.segmenters.gt", "hat.segmenters.selfie", "hat.segmenters.grounded_sam")
 )

@@ -15,9 +15,7 @@ class GroundTruthSegmenter(Segmenter):
     reads_pixels = False  # the masks come from the source whatever the frames show
 
     def check_source(self, source) -> None:
-        from ..sources.base import Source
-
-        if type(source).gt_masks is Source.gt_masks:
+        if not source.provides_masks:
             from . import SEGMENTERS
 
             others = [n for n in SEGMENTERS.names() if n != "gt"]

@@ -5,11 +5,14 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from ..video import VideoInfo
+
+if TYPE_CHECKING:
+    from ..errors import HatError
 
 
 @dataclass(frozen=True)
@@ -27,6 +30,20 @@ class Source(ABC):
     name: str = ""
     #: build settings this kind of data fixes by convention (e.g. Close/Far k per dataset)
     build_defaults: dict[str, Any] = {}
+    #: the ``-S`` options and file layouts it reads, shown when its data options are missing
+    usage: str = ""
+
+    @classmethod
+    def needs_data(cls) -> "HatError":
+        """The one-line error for missing data options: what to pass, and the layouts it accepts."""
+        from ..errors import HatError
+
+        return HatError(f"source '{cls.name}' needs its data: {cls.usage}")
+
+    @property
+    def provides_masks(self) -> bool:
+        """Whether this source overrides :meth:`gt_masks` (the ``gt`` segmenter and ``--segmenter auto`` ask)."""
+        return type(self).gt_masks is not Source.gt_masks
 
     @property
     @abstractmethod
@@ -53,12 +70,20 @@ class Source(ABC):
 
 
 class VideoFileSource(Source):
-    """Sources whose records point at video files decoded with PyAV; a missing file is a per-video failure."""
+    """Sources whose records point at video files decoded with PyAV; a missing file is a per-video failure.
+
+    With ``frame_folders`` set, a record whose path is a folder is read as rawframes (see :class:`FrameFolder`).
+    """
+
+    #: filename patterns of a folder of frames this source accepts (empty: video files only)
+    frame_folders: tuple[str, ...] = ()
 
     def probe(self, record: VideoRecord) -> VideoInfo:
         from ..errors import VideoError
         from ..video import probe
 
+        if self.frame_folders and record.path and Path(record.path).is_dir():
+            return FrameFolder.find(record.path, self.frame_folders).probe()
         if not record.path or not Path(record.path).is_file():
             raise VideoError("missing video file")
         return probe(record.path)
@@ -67,9 +92,72 @@ class VideoFileSource(Source):
         from ..errors import VideoError
         from ..video import read_frames
 
+        if self.frame_folders and record.path and Path(record.path).is_dir():
+            return FrameFolder.find(record.path, self.frame_folders).read(indices)
         if not record.path or not Path(record.path).is_file():
             raise VideoError("missing video file")
         return read_frames(record.path, indices)
+
+
+#: MMAction-style rawframes names, 1-indexed (what Kinetics rawframes use)
+JPEG_FRAMES = ("{:06d}.jpg", "img_{:05d}.jpg", "{:05d}.jpg", "image_{:05d}.jpg", "frame_{:06d}.jpg")
+#: the same names as PNG (what ``hat export --format frames`` writes)
+PNG_FRAMES = tuple(p.replace(".jpg", ".png") for p in JPEG_FRAMES)
+
+
+@dataclass(frozen=True)
+class FrameFolder:
+    """A video stored as one image per frame, ``pattern.format(i + 1)`` for frame ``i``; fps unknown (0)."""
+
+    folder: Path
+    pattern: str
+
+    @classmethod
+    def find(cls, folder: str | Path, patterns: tuple[str, ...] = JPEG_FRAMES) -> "FrameFolder":
+        from ..errors import VideoError
+
+        d = Path(folder)
+        if not d.is_dir():
+            raise VideoError("missing frame folder")
+        for pat in patterns:
+            if (d / pat.format(1)).is_file():
+                return cls(d, pat)
+        kinds = " or ".join(dict.fromkeys(p.rsplit(".", 1)[-1].upper().replace("JPG", "JPEG") for p in patterns))
+        raise VideoError(f"no {kinds} frames (expected {patterns[0].format(1)} or {patterns[1].format(1)})")
+
+    def probe(self, n_frames: int | None = None) -> VideoInfo:
+        """``n_frames``: a count from a list file, checked against the files (lists over-count); None counts them."""
+        import cv2
+
+        from ..errors import VideoError
+
+        if n_frames is not None:
+            n = int(n_frames)
+        else:  # frames are numbered from 1 without gaps
+            n = 1
+            while (self.folder / self.pattern.format(n + 1)).is_file():
+                n += 1
+        while n > 0 and not (self.folder / self.pattern.format(n)).is_file():
+            n -= 1  # the list over-counts: trust the files
+        img = cv2.imread(str(self.folder / self.pattern.format(1)), cv2.IMREAD_COLOR)
+        if img is None:
+            raise VideoError("unreadable first frame")
+        return VideoInfo(n_frames=n, height=img.shape[0], width=img.shape[1], fps=0.0)
+
+    def read(self, indices: np.ndarray) -> np.ndarray:
+        import cv2
+
+        from ..errors import VideoError
+
+        out = []
+        for i in np.asarray(indices, dtype=np.int64):
+            img = cv2.imread(str(self.folder / self.pattern.format(int(i) + 1)), cv2.IMREAD_COLOR)
+            if img is None:
+                raise VideoError(f"unreadable frame {int(i) + 1}")
+            out.append(cv2.cvtColor(img, cv2.COLOR_BGR2RGB))
+        if len({f.shape for f in out}) > 1:
+            raise VideoError("frame size changes within the video")
+        return np.stack(out)
 
 
 def require_file(path: str | None, what: str, hint: str) -> Path:

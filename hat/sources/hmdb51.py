@@ -16,8 +16,12 @@ from .base import VideoFileSource, VideoRecord, require_file
 
 class HMDB51(VideoFileSource):
     name = "hmdb51"
+    usage = ("-S root=hmdb51/ (videos <class>/<video>.avi) [-S splits=testTrainMulti_7030_splits/ "
+             "(<class>_test_split<N>.txt; default <root>/testTrainMulti_7030_splits)] [-S split_id=1|2|3]")
 
     def __init__(self, root: str = "", splits: str = "", split_id: int = 1):
+        if not root:
+            raise self.needs_data()
         self.root = require_file(root, "hmdb51 root", "-S root=hmdb51/ (one folder per class)")
         self.splits = require_file(splits or str(self.root / "testTrainMulti_7030_splits"), "hmdb51 split folder",
                                    "-S splits=testTrainMulti_7030_splits/")

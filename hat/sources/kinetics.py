@@ -17,17 +17,16 @@ import re
 from pathlib import Path
 from typing import Any
 
-import cv2
 import numpy as np
 import pandas as pd
 
-from ..errors import HatError, VideoError
+from ..errors import HatError
 from ..video import VideoInfo
 from . import SOURCES
-from .base import VideoFileSource, VideoRecord
+from .base import JPEG_FRAMES, FrameFolder, VideoFileSource, VideoRecord
 
 VIDEO_EXTS = (".mp4", ".mkv", ".webm", ".avi", ".mov")
-FRAME_PATTERNS = ("{:06d}.jpg", "img_{:05d}.jpg", "{:05d}.jpg", "image_{:05d}.jpg", "frame_{:06d}.jpg")
+FRAME_PATTERNS = JPEG_FRAMES
 SPLIT_ALIASES = {"val": ("val", "validate", "validation"), "train": ("train",), "test": ("test",)}
 
 
@@ -55,11 +54,14 @@ def parse_rawframes_list(path: Path) -> list[tuple[str, str, int, int]]:
 class KineticsSource(VideoFileSource):
     name = "k400"
     build_defaults = {"k_close": 5, "k_far": 200}
+    usage = ("-S annotations=validate.csv -S root=videos/ (official CSV label,youtube_id,time_start,time_end[,split]; "
+             "videos <youtube_id>_<start:06d>_<end:06d>.mp4 flat or in class folders), or -S list=list_rawframes.txt "
+             "-S root=rawframes/ (lines '<class>/<video_id> <n_frames> <label>'; frames <class>/<video_id>/000001.jpg); "
+             "optional -S classes=k400.txt (names in label order)")
 
     def __init__(self, root: str = "", annotations: str = "", list: str = "", classes: str = ""):
         if bool(annotations) == bool(list):
-            raise HatError("source k400 needs one of annotations=<official CSV> (videos) or list=<rawframes list>: "
-                           "-S annotations=kinetics400/validate.csv -S root=videos/val")
+            raise self.needs_data()
         self.root = Path(root) if root else Path(annotations or list).parent
         if not self.root.is_dir():
             raise HatError(f"k400 root is not a directory: {self.root}")
@@ -149,40 +151,15 @@ class KineticsSource(VideoFileSource):
             raise HatError(f"split '{split}' not in this Kinetics list (valid: {', '.join(sorted(self._records))})")
         return list(self._records[split])
 
-    def _frame_files(self, record: VideoRecord) -> tuple[Path, str]:
-        d = Path(record.path)
-        if not d.is_dir():
-            raise VideoError("missing frame folder")
-        for pat in FRAME_PATTERNS:
-            if (d / pat.format(1)).is_file():
-                return d, pat
-        raise VideoError("no JPEG frames (expected 000001.jpg or img_00001.jpg)")
-
     def probe(self, record: VideoRecord) -> VideoInfo:
         if self.mode == "videos":
             return super().probe(record)
-        d, pat = self._frame_files(record)
-        n = int(record.meta.get("n_frames") or 0)
-        while n > 0 and not (d / pat.format(n)).is_file():
-            n -= 1  # the list over-counts: trust the files
-        img = cv2.imread(str(d / pat.format(1)), cv2.IMREAD_COLOR)
-        if img is None:
-            raise VideoError("unreadable first frame")
-        return VideoInfo(n_frames=n, height=img.shape[0], width=img.shape[1], fps=0.0)
+        return FrameFolder.find(record.path, FRAME_PATTERNS).probe(int(record.meta.get("n_frames") or 0))
 
     def read(self, record: VideoRecord, indices: np.ndarray) -> np.ndarray:
         if self.mode == "videos":
             return super().read(record, indices)
-        d, pat = self._frame_files(record)
-        out = []
-        for i in np.asarray(indices, dtype=np.int64):
-            img = cv2.imread(str(d / pat.format(int(i) + 1)), cv2.IMREAD_COLOR)
-            if img is None:
-                raise VideoError(f"unreadable frame {int(i) + 1}")
-            out.append(cv2.cvtColor(img, cv2.COLOR_BGR2RGB))
-        if len({f.shape for f in out}) > 1:
-            raise VideoError("frame size changes within the video")
-        return np.stack(out)
+        return FrameFolder.find(record.path, FRAME_PATTERNS).read(indices)
 
     def options(self) -> dict[str, Any]:
         return dict(self._opts)
@@ -198,10 +175,13 @@ class MimeticsSource(KineticsSource):
 
     name = "mimetics"
     build_defaults: dict[str, Any] = {}
+    usage = ("-S annotations=mimetics_v1.0.csv -S root=videos/ -S classes=k400.txt (Kinetics-style CSV "
+             "label,youtube_id,time_start,time_end; videos <youtube_id>_<start:06d>_<end:06d>.mp4 flat or in class "
+             "folders; classes: the 400 Kinetics names in label order, which the labels index)")
 
     def __init__(self, root: str = "", annotations: str = "", classes: str = ""):
-        if not classes:
-            raise HatError("source mimetics needs the Kinetics-400 class list: -S classes=k400.txt (labels index all 400)")
+        if not classes or not annotations:
+            raise self.needs_data()
         super().__init__(root=root, annotations=annotations, classes=classes)
         self._records = {"val": [r for recs in self._records.values() for r in recs]}
 

@@ -24,8 +24,12 @@ def _key(name: str) -> str:
 
 class SSv2(VideoFileSource):
     name = "ssv2"
+    usage = ("-S root=20bn-something-something-v2/ (videos <id>.webm) -S labels=something-something-v2-labels.json "
+             "[-S annotations=something-something-v2-validation.json (default: beside the labels)] [-S ext=.webm]")
 
     def __init__(self, root: str = "", labels: str = "", annotations: str = "", ext: str = ".webm"):
+        if not root or not labels:
+            raise self.needs_data()
         self.root = require_file(root, "ssv2 root", "-S root=20bn-something-something-v2/ (the .webm files)")
         self.labels_path = require_file(labels, "ssv2 labels JSON", "-S labels=something-something-v2-labels.json")
         try:

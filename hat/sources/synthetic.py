@@ -25,6 +25,8 @@ class SyntheticSource(Source):
     name = "synthetic"
     # With a handful of classes the paper's 5 / 200 would make Close and Far the same set.
     build_defaults = {"k_close": 1, "k_far": 2, "num_frames": 16, "context_frames": 16}
+    usage = ("no data needed; optional -S seed=0 -S num_classes=6 -S val_per_class=20 -S train_per_class=60 "
+             "-S p_context=0.8 -S size=64 -S num_frames=16 -S camera_motion=0")
 
     def __init__(
         self,

@@ -16,8 +16,12 @@ from .base import VideoFileSource, VideoRecord, require_file
 class UCF101(VideoFileSource):
     name = "ucf101"
     build_defaults = {"k_close": 5, "k_far": 30}
+    usage = ("-S root=UCF-101/ (videos <Class>/v_<Class>_gXX_cYY.avi) [-S splits=ucfTrainTestlist/ (classInd.txt, "
+             "testlist0N.txt, trainlist0N.txt; default <root>/ucfTrainTestlist)] [-S split_id=1|2|3]")
 
     def __init__(self, root: str = "", splits: str = "", split_id: int = 1):
+        if not root:
+            raise self.needs_data()
         self.root = require_file(root, "ucf101 root", "-S root=UCF-101/ (one folder per class)")
         self.splits = Path(splits) if splits else self.root / "ucfTrainTestlist"
         if int(split_id) not in (1, 2, 3):
