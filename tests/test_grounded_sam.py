@@ -77,6 +77,23 @@ def test_loaders_refuse_wrong_files_in_one_line(tiny, tmp_path):
         load_gdino(tiny["gdino_config"], str(tmp_path / "extra.pth"), tiny["gdino_text_encoder"])
 
 
+def test_released_gdino_extras_load_unknown_extras_refused(tiny, tmp_path):
+    """The released files carry label_enc.weight and BERT's position_ids beyond the model (GroundingDINO
+    issue #271): they load; any other extra key is still refused and named."""
+    g = torch.load(tiny["gdino_ckpt"], weights_only=True)
+    g["model"]["module.label_enc.weight"] = torch.randn(2001, 256)  # nn.Embedding(dn_labelbook_size + 1, hidden_dim)
+    g["model"]["module.bert.embeddings.position_ids"] = torch.arange(512)[None]
+    torch.save(g, tmp_path / "released.pth")
+    model, _ = load_gdino(tiny["gdino_config"], str(tmp_path / "released.pth"), tiny["gdino_text_encoder"])
+    ref = torch.load(tiny["gdino_ckpt"], weights_only=True)["model"]
+    own = model.state_dict()
+    assert all(torch.equal(own[k.removeprefix("module.")], v) for k, v in ref.items())
+    g["model"]["module.transformer.extra_head.weight"] = torch.zeros(3)
+    torch.save(g, tmp_path / "unknown.pth")
+    with pytest.raises(HatError, match=r"^\S*unknown.pth: does not fit .*: 1 unexpected \(e.g. transformer.extra_head.weight\)$"):
+        load_gdino(tiny["gdino_config"], str(tmp_path / "unknown.pth"), tiny["gdino_text_encoder"])
+
+
 def test_option_errors(tiny):
     for opts, msg in (({"objects": "all"}, "valid: auto, off"), ({"precision": "fp8"}, "valid: fp32, fp16, bf16"),
                       ({"precision": "fp16"}, "fp16 needs a CUDA device"), ({"box_threshold": 0}, "within"),

@@ -40,7 +40,16 @@ SAM_SIZES: dict[str, tuple[int, int, int, tuple[int, ...]]] = {
 DEFAULT_GDINO_CONFIG = "GroundingDINO_SwinT_OGC.py"
 IMAGENET_MEAN = np.array([0.485, 0.456, 0.406], np.float32)
 IMAGENET_STD = np.array([0.229, 0.224, 0.225], np.float32)
-_HARMLESS_KEYS = {"bert.embeddings.position_ids"}  # a buffer some transformers versions save and others don't
+#: Keys the released GroundingDINO checkpoints carry beyond groundingdino-py's model, with the evidence.
+#: The load excuses exactly these as unexpected and refuses every other mismatch.
+GDINO_RELEASED_EXTRA_KEYS: dict[str, str] = {
+    "label_enc.weight": "groundingdino_swint_ogc.pth and groundingdino_swinb_cogcoor.pth: the training-time "
+    "denoising label embedding, absent from the inference model (load log in GroundingDINO issue #271)",
+    "bert.embeddings.position_ids": "the same files (same load log): a buffer transformers < 4.31 saved and "
+    "later versions rebuild (so it may also be missing when an older transformers builds the model)",
+}
+#: of those, the buffers a model may register depending on the transformers version: excused when missing too
+GDINO_VERSION_BUFFERS = ("bert.embeddings.position_ids",)
 
 
 def _need(module: str):
@@ -121,8 +130,8 @@ def load_gdino(config: str, ckpt: str, text_encoder: str):
     finally:
         quiet.setLevel(level)
     missing, unexpected = model.load_state_dict(sd, strict=False)
-    missing = [k for k in missing if k not in _HARMLESS_KEYS]
-    unexpected = [k for k in unexpected if k not in _HARMLESS_KEYS]
+    missing = [k for k in missing if k not in GDINO_VERSION_BUFFERS]
+    unexpected = [k for k in unexpected if k not in GDINO_RELEASED_EXTRA_KEYS]
     if missing or unexpected:
         raise mismatch_error(ckpt, f"GroundingDINO of {cfg_path.name}", missing, unexpected)
     return model.eval(), cfg_path
