@@ -77,6 +77,23 @@ def test_loaders_refuse_wrong_files_in_one_line(tiny, tmp_path):
         load_gdino(tiny["gdino_config"], str(tmp_path / "extra.pth"), tiny["gdino_text_encoder"])
 
 
+def test_released_gdino_extras_load_unknown_extras_refused(tiny, tmp_path):
+    """The released files carry label_enc.weight and BERT's position_ids beyond the model (GroundingDINO
+    issue #271): they load; any other extra key is still refused and named."""
+    g = torch.load(tiny["gdino_ckpt"], weights_only=True)
+    g["model"]["module.label_enc.weight"] = torch.randn(2001, 256)  # nn.Embedding(dn_labelbook_size + 1, hidden_dim)
+    g["model"]["module.bert.embeddings.position_ids"] = torch.arange(512)[None]
+    torch.save(g, tmp_path / "released.pth")
+    model, _ = load_gdino(tiny["gdino_config"], str(tmp_path / "released.pth"), tiny["gdino_text_encoder"])
+    ref = torch.load(tiny["gdino_ckpt"], weights_only=True)["model"]
+    own = model.state_dict()
+    assert all(torch.equal(own[k.removeprefix("module.")], v) for k, v in ref.items())
+    g["model"]["module.transformer.extra_head.weight"] = torch.zeros(3)
+    torch.save(g, tmp_path / "unknown.pth")
+    with pytest.raises(HatError, match=r"^\S*unknown.pth: does not fit .*: 1 unexpected \(e.g. transformer.extra_head.weight\)$"):
+        load_gdino(tiny["gdino_config"], str(tmp_path / "unknown.pth"), tiny["gdino_text_encoder"])
+
+
 def test_option_errors(tiny):
     for opts, msg in (({"objects": "all"}, "valid: auto, off"), ({"precision": "fp8"}, "valid: fp32, fp16, bf16"),
                       ({"precision": "fp16"}, "fp16 needs a CUDA device"), ({"box_threshold": 0}, "within"),
@@ -107,24 +124,107 @@ class FakeGDINO:
         return {"pred_logits": self.logits.expand(b, -1, -1), "pred_boxes": self.boxes.expand(b, -1, -1)}
 
 
-def test_detect_thresholds_phrases_and_nms(seg, monkeypatch):
+def _fake_outputs(seg):
+    """Hand-made logits over the caption "person . hand . cup ." and their boxes."""
     tok = seg.gdino.tokenizer
-    _, spans = phrase_spans(tok, ["person", "hand", "cup"])
+    caption, spans = phrase_spans(tok, ["person", "hand", "cup"])
+    sep = len(tok(caption)["input_ids"]) - 1
     logit = lambda p: float(np.log(p / (1 - p)))  # noqa: E731
-    L = torch.full((1, 5, 256), logit(0.01))
+    L = torch.full((1, 8, 256), logit(0.01))
+    L[0, :, sep + 1 :] = float("-inf")  # beyond the caption, as the model pads
     L[0, 0, spans[0][0]] = logit(0.9)  # a person
-    L[0, 1, spans[0][0]] = logit(0.8)  # the same person again: removed by NMS
+    L[0, 1, spans[0][0]] = logit(0.8)  # the same person again: kept (no NMS by default)
     L[0, 2, spans[2][0]] = logit(0.6)  # a cup
-    L[0, 3, spans[1][0]] = logit(0.2)  # a hand below the box threshold
-    L[0, 4, 0] = logit(0.95)  # high only on [CLS]: no phrase above the text threshold
-    B = torch.tensor([[[0.5, 0.5, 0.5, 0.5], [0.5, 0.5, 0.5, 0.52], [0.25, 0.75, 0.1, 0.2],
-                       [0.1, 0.1, 0.1, 0.1], [0.5, 0.5, 1.0, 1.0]]])
+    L[0, 3, spans[1][0]] = logit(0.2)  # a hand below the box threshold: dropped
+    L[0, 4, 0] = logit(0.95)  # high only on [CLS]: kept, its phrase "[CLS]" names no prompt
+    L[0, 4, spans[2][0]] = logit(0.1)  # ... so it goes to the prompt scoring highest for it: cup
+    L[0, 5, spans[1][0]] = logit(0.9)  # "hand" 0.9 and "person" 0.5: phrase "person hand" -> person,
+    L[0, 5, spans[0][0]] = logit(0.5)  # as phrases2classes (first prompt contained), not the best token
+    L[0, 6, sep] = logit(0.4)  # passes the box threshold on [SEP] only, phrase tokens below the text threshold
+    L[0, 6, spans[1][0]] = logit(0.2)  # -> hand by its best prompt token; the old rule dropped it
+    L[0, 7, spans[2][0]] = logit(0.28)  # passes the text threshold, not the box threshold: dropped
+    B = torch.tensor([[[0.5, 0.5, 0.5, 0.5], [0.5, 0.5, 0.5, 0.52], [0.25, 0.75, 0.1, 0.2], [0.1, 0.1, 0.1, 0.1],
+                       [0.05, 0.5, 0.2, 1.2], [0.5, 0.5, 0.2, 0.2], [0.9, 0.9, 0.1, 0.1], [0.3, 0.3, 0.1, 0.1]]])
+    return L, B
+
+
+def test_detect_every_box_over_box_threshold_phrase_labels_only(seg, monkeypatch):
+    tok = seg.gdino.tokenizer
+    L, B = _fake_outputs(seg)
     monkeypatch.setattr(seg, "gdino", FakeGDINO(tok, L, B))
     (d,) = seg.detect(np.zeros((1, 40, 80, 3), np.uint8), ["person", "hand", "cup"])
-    order = np.argsort(d.phrase)
-    np.testing.assert_array_equal(d.phrase[order], [0, 2])
-    np.testing.assert_allclose(d.boxes[order], [[20, 10, 60, 30], [16, 26, 24, 34]], atol=1e-4)
-    np.testing.assert_allclose(d.scores[order], [0.9, 0.6], atol=1e-5)
+    np.testing.assert_array_equal(d.phrase, [0, 0, 2, 2, 0, 1])
+    np.testing.assert_allclose(d.scores, [0.9, 0.8, 0.6, 0.95, 0.9, 0.4], atol=1e-5)  # max over all tokens
+    np.testing.assert_allclose(d.boxes[[0, 2, 3]], [[20, 10, 60, 30], [16, 26, 24, 34], [-4, -4, 12, 44]], atol=1e-4)
+    monkeypatch.setattr(seg, "nms_iou", 0.8)  # the option: per-label NMS removes the duplicate person
+    (d,) = seg.detect(np.zeros((1, 40, 80, 3), np.uint8), ["person", "hand", "cup"])
+    np.testing.assert_array_equal(d.phrase, [0, 2, 2, 0, 1])
+
+
+def test_box_selection_matches_official_predict(seg, monkeypatch):
+    """Against groundingdino-py's own ``predict`` and GroundingDINO's ``Model.phrases2classes`` rule (first
+    class the phrase contains) on the same outputs."""
+    from groundingdino.util.inference import predict
+    from torchvision.ops import box_convert
+
+    tok = seg.gdino.tokenizer
+    L, B = _fake_outputs(seg)
+
+    class Model(torch.nn.Module):
+        tokenizer = tok
+
+        def forward(self, x, captions):
+            return {"pred_logits": L, "pred_boxes": B}
+
+    boxes, scores, phrases = predict(Model(), torch.zeros(3, 8, 8), "person . hand . cup .", 0.3, 0.25, device="cpu")
+    official = [next((i for i, c in enumerate(["person", "hand", "cup"]) if c in p), None) for p in phrases]
+    assert official == [0, 0, 2, None, 0, None]  # None: the phrase names no prompt ("[CLS]", "[SEP]")
+    monkeypatch.setattr(seg, "gdino", FakeGDINO(tok, L, B))
+    (d,) = seg.detect(np.zeros((1, 40, 80, 3), np.uint8), ["person", "hand", "cup"])
+    assert len(d.boxes) == len(boxes)
+    np.testing.assert_allclose(d.scores, scores, atol=1e-6)
+    np.testing.assert_allclose(d.boxes, box_convert(boxes * torch.tensor([80, 40, 80, 40]), "cxcywh", "xyxy"), atol=1e-4)
+    assert [int(p) for p, o in zip(d.phrase, official) if o is not None] == [o for o in official if o is not None]
+
+    from hat.segmenters.grounded_sam import box_phrases
+
+    ids = tok("person . hand . cup .")["input_ids"]
+    keep = L[0].sigmoid().max(dim=1).values > 0.3
+    assert box_phrases(tok, ids, L[0].sigmoid()[keep], 0.25) == phrases
+
+
+def test_gdino_resize_as_groundingdino_transforms(seg):
+    """Sizes by GroundingDINO's rule (int() truncation) and PIL bilinear, against its own transform."""
+    import groundingdino.datasets.transforms as T
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    yy, xx = np.mgrid[0:150, 0:230]
+    texture = (128 + 60 * np.sin(xx / 2.3)[..., None] * np.cos(yy / 3.1)[..., None] + rng.normal(0, 30, (150, 230, 3)))
+    frame = texture.clip(0, 255).astype(np.uint8)  # non-square, fine texture: a shrink needs anti-aliasing
+    ref_tf = T.Compose([T.RandomResize([96], max_size=160), T.ToTensor(),
+                        T.Normalize([0.485, 0.456, 0.406], [0.229, 0.224, 0.225])])
+    ref, _ = ref_tf(Image.fromarray(frame), None)
+    got = seg._gdino_input(frame[None])[0]
+    assert tuple(got.shape) == tuple(ref.shape) == (3, 96, 147)  # 147.2 truncated
+    assert (got - ref).abs().max() < 1e-5
+    # the released 800 / 1333 on an upscale of the same frame
+    old = seg.gdino_size
+    try:
+        seg.gdino_size = 800
+        ref, _ = T.Compose([T.RandomResize([800], max_size=1333), T.ToTensor(),
+                            T.Normalize([0.485, 0.456, 0.406], [0.229, 0.224, 0.225])])(Image.fromarray(frame), None)
+        got = seg._gdino_input(frame[None])[0]
+    finally:
+        seg.gdino_size = old
+    assert tuple(got.shape) == tuple(ref.shape) == (3, 800, 1226) and (got - ref).abs().max() < 1e-5
+
+    from hat.segmenters.grounded_sam import gdino_resize_shape
+
+    assert gdino_resize_shape(340, 256) == (1062, 800)  # 1062.5 truncated (rounding gives 1063)
+    assert gdino_resize_shape(256, 340) == (800, 1062)
+    assert gdino_resize_shape(1920, 1080) == (1333, 750)  # long side capped: short side round(749.8)
+    assert gdino_resize_shape(800, 600) == (1066, 800) and gdino_resize_shape(1067, 800) == (1067, 800)
 
 
 def test_person_mask_is_union_of_person_boxes_objects_kept_apart(seg, monkeypatch):
@@ -161,6 +261,36 @@ def test_person_mask_is_union_of_person_boxes_objects_kept_apart(seg, monkeypatc
     np.testing.assert_allclose(out.object_boxes[0], [[2, 2, 5, 5, 0.7, 1]])  # index 1 = "ball"
     plain = seg.segment(np.zeros((1, 10, 10, 3), np.uint8), VideoRecord("w", 0, "val", ""), None, np.arange(1))
     assert plain.object_masks is None
+
+
+def test_every_box_masked_sam_gets_boxes_unclamped_stored_clamped(seg, monkeypatch):
+    """Hundreds of boxes on a frame (as real frames give): all reach SAM, in bounded chunks, as the model
+    gave them; the stored boxes are clamped to the frame."""
+    from hat.sources.base import VideoRecord
+
+    k = 133
+    boxes = np.tile(np.array([[1, 1, 3, 3]], np.float32), (k, 1))
+    boxes[-1] = [-5, 6, 4, 14]  # partly outside the 10×10 frame
+    monkeypatch.setattr(seg, "detect", lambda frames, phrases: [Detections(boxes, np.full(k, 0.5, np.float32), np.zeros(k, int))] * len(frames))
+    monkeypatch.setattr(seg, "encode", lambda frames: (np.zeros(len(frames)), (10, 10)))
+    seen = []
+
+    def decode(emb, input_size, b, size):
+        seen.append(b.copy())
+        out = np.zeros((len(b), *size), bool)
+        for j, (x0, y0, x1, y1) in enumerate(b.astype(int)):
+            out[j, max(y0, 0) : y1, max(x0, 0) : x1] = True
+        return out
+
+    monkeypatch.setattr(seg, "decode", decode)
+    out = seg.segment(np.zeros((1, 10, 10, 3), np.uint8), VideoRecord("v", 0, "val", ""), None, np.arange(1))
+    np.testing.assert_array_equal(np.concatenate(seen), boxes)
+    assert out.masks[0, 1:3, 1:3].all() and out.masks[0, 6:10, 0:4].all() and out.masks[0].sum() == 4 + 16
+    np.testing.assert_allclose(out.boxes[0][-1], [0, 6, 4, 10, 0.5])
+    assert len(out.boxes[0]) == k
+    from hat.segmenters.grounded_sam import SAM_DECODE_CHUNK
+
+    assert len(seen) == 3 and max(len(b) for b in seen) == SAM_DECODE_CHUNK < k
 
 
 def test_real_forward_shapes(seg):

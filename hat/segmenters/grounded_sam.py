@@ -23,7 +23,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import cv2
 import numpy as np
 
 from ..errors import HatError
@@ -38,9 +37,20 @@ SAM_SIZES: dict[str, tuple[int, int, int, tuple[int, ...]]] = {
     "vit_b": (768, 12, 12, (2, 5, 8, 11)),
 }
 DEFAULT_GDINO_CONFIG = "GroundingDINO_SwinT_OGC.py"
+GDINO_RELEASED_SIZE = (800, 1333)  # T.RandomResize([800], max_size=1333) in GroundingDINO's inference code
+SAM_DECODE_CHUNK = 64  # boxes per SAM decoder call: bounds memory on frames with hundreds of boxes
 IMAGENET_MEAN = np.array([0.485, 0.456, 0.406], np.float32)
 IMAGENET_STD = np.array([0.229, 0.224, 0.225], np.float32)
-_HARMLESS_KEYS = {"bert.embeddings.position_ids"}  # a buffer some transformers versions save and others don't
+#: Keys the released GroundingDINO checkpoints carry beyond groundingdino-py's model, with the evidence.
+#: The load excuses exactly these as unexpected and refuses every other mismatch.
+GDINO_RELEASED_EXTRA_KEYS: dict[str, str] = {
+    "label_enc.weight": "groundingdino_swint_ogc.pth and groundingdino_swinb_cogcoor.pth: the training-time "
+    "denoising label embedding, absent from the inference model (load log in GroundingDINO issue #271)",
+    "bert.embeddings.position_ids": "the same files (same load log): a buffer transformers < 4.31 saved and "
+    "later versions rebuild (so it may also be missing when an older transformers builds the model)",
+}
+#: of those, the buffers a model may register depending on the transformers version: excused when missing too
+GDINO_VERSION_BUFFERS = ("bert.embeddings.position_ids",)
 
 
 def _need(module: str):
@@ -121,8 +131,8 @@ def load_gdino(config: str, ckpt: str, text_encoder: str):
     finally:
         quiet.setLevel(level)
     missing, unexpected = model.load_state_dict(sd, strict=False)
-    missing = [k for k in missing if k not in _HARMLESS_KEYS]
-    unexpected = [k for k in unexpected if k not in _HARMLESS_KEYS]
+    missing = [k for k in missing if k not in GDINO_VERSION_BUFFERS]
+    unexpected = [k for k in unexpected if k not in GDINO_RELEASED_EXTRA_KEYS]
     if missing or unexpected:
         raise mismatch_error(ckpt, f"GroundingDINO of {cfg_path.name}", missing, unexpected)
     return model.eval(), cfg_path
@@ -154,13 +164,64 @@ def clean_prompts(names) -> list[str]:
     return out
 
 
+def gdino_resize_shape(w: int, h: int, size: int = 800, max_size: int | None = 1333) -> tuple[int, int]:
+    """(width, height) as GroundingDINO's ``datasets/transforms.py`` ``resize`` sizes an image: the short
+    side to ``size`` unless the long side would pass ``max_size`` (then the short side is shrunk, rounded),
+    the other side truncated with ``int()``."""
+    if max_size is not None:
+        lo, hi = float(min(w, h)), float(max(w, h))
+        if hi / lo * size > max_size:
+            size = int(round(max_size * lo / hi))
+    if (w <= h and w == size) or (h <= w and h == size):
+        return w, h
+    if w < h:
+        return size, int(size * h / w)
+    return int(size * w / h), size
+
+
+def prompt_of_phrase(phrase: str, prompts: list[str]) -> int | None:
+    """GroundingDINO's ``Model.phrases2classes``: the first prompt (in prompt order) the phrase contains."""
+    return next((i for i, p in enumerate(prompts) if p in phrase), None)
+
+
+def box_phrases(tokenizer, input_ids: list[int], logits, text_threshold: float) -> list[str]:
+    """GroundingDINO's ``predict`` labels: per box, the caption tokens scoring above ``text_threshold``
+    (any token, as ``get_phrases_from_posmap``), decoded, dots removed."""
+    out, cache = [], {}
+    for row in logits:
+        idx = tuple(i for i in (row > text_threshold).nonzero().flatten().tolist() if i < len(input_ids))
+        if idx not in cache:
+            cache[idx] = tokenizer.decode([input_ids[i] for i in idx]).replace(".", "")
+        out.append(cache[idx])
+    return out
+
+
+def label_boxes(phrases: list[str], span_scores, prompts: list[str]):
+    """Prompt index per box: the official phrase-to-prompt rule; a box whose phrase names no prompt (no
+    token above the text threshold, or only [CLS]/./[SEP]) goes to the prompt whose tokens score highest
+    for it — hat's addition, as the official demo masks such boxes but leaves them unlabelled."""
+    import torch
+
+    best = span_scores.argmax(dim=1).tolist() if len(phrases) else []
+    found = [prompt_of_phrase(p, prompts) for p in phrases]
+    return torch.tensor([b if f is None else f for f, b in zip(found, best)], dtype=torch.long)
+
+
+def clamp_boxes(boxes: np.ndarray, w: int, h: int) -> np.ndarray:
+    """Boxes as stored (pixel regions for box masking): inside the frame. SAM gets them unclamped."""
+    out = np.array(boxes, np.float32).reshape(-1, 4)
+    out[:, 0::2] = out[:, 0::2].clip(0, w)
+    out[:, 1::2] = out[:, 1::2].clip(0, h)
+    return out
+
+
 # ----------------------------------------------------------------------------- segmenter
 
 
 @dataclass
 class Detections:
-    boxes: np.ndarray  # [K,4] x0, y0, x1, y1 in frame pixels
-    scores: np.ndarray  # [K]
+    boxes: np.ndarray  # [K,4] x0, y0, x1, y1 in frame pixels, unclamped (as SAM gets them)
+    scores: np.ndarray  # [K] max token score, as the official code
     phrase: np.ndarray  # [K] index into the caption's phrases
 
 
@@ -179,7 +240,7 @@ class GroundedSAM(Segmenter):
         objects: str = "auto",
         box_threshold: float = 0.3,
         text_threshold: float = 0.25,
-        nms_iou: float = 0.8,
+        nms_iou: float = 1.0,
         gdino_size: int = 800,
         batch_size: int = 4,
         device: str = "cpu",
@@ -226,22 +287,26 @@ class GroundedSAM(Segmenter):
 
     # -- GroundingDINO: boxes per frame for every phrase of one caption
     def _gdino_input(self, frames: np.ndarray):
+        """GroundingDINO's transform: ``RandomResize([gdino_size], max_size)`` on a PIL image (bilinear),
+        ``ToTensor``, ``Normalize`` with ImageNet mean/std. max_size is 1333 at the released 800."""
         import torch
+        from PIL import Image
 
         h, w = frames.shape[1:3]
-        s = self.gdino_size / min(h, w)
-        if max(h, w) * s > self.gdino_size * 1333 / 800:  # the official 800 / 1333 rule, scaled
-            s = self.gdino_size * 1333 / 800 / max(h, w)
-        size = (max(1, round(w * s)), max(1, round(h * s)))
-        x = np.stack([cv2.resize(f, size, interpolation=cv2.INTER_LINEAR) for f in frames]).astype(np.float32) / 255.0
-        x = (x - IMAGENET_MEAN) / IMAGENET_STD
+        short, long = GDINO_RELEASED_SIZE
+        size = gdino_resize_shape(w, h, self.gdino_size, int(round(self.gdino_size * long / short)))
+        x = np.stack([np.asarray(Image.fromarray(f).resize(size, Image.BILINEAR)) for f in frames])
+        x = (x.astype(np.float32) / 255.0 - IMAGENET_MEAN) / IMAGENET_STD
         return torch.from_numpy(x).permute(0, 3, 1, 2).contiguous().to(self.device)
 
     def detect(self, frames: np.ndarray, phrases: list[str]) -> list[Detections]:
+        """Boxes as the official Grounded-SAM demo keeps them: every query whose best token (over the whole
+        caption) passes ``box_threshold``; ``text_threshold`` only labels it (see ``label_boxes``)."""
         import torch
         from torchvision.ops import batched_nms
 
         caption, spans = phrase_spans(self.gdino.tokenizer, phrases)
+        input_ids = self.gdino.tokenizer(caption)["input_ids"]
         h, w = frames.shape[1:3]
         out = []
         with torch.inference_mode(), self._autocast():
@@ -249,16 +314,18 @@ class GroundedSAM(Segmenter):
         logits = res["pred_logits"].float().sigmoid().cpu()  # [B, Q, 256]
         cxcywh = res["pred_boxes"].float().cpu()  # [B, Q, 4], normalised
         for b in range(len(frames)):
-            per_phrase = torch.stack([logits[b, :, s:e].max(dim=1).values for s, e in spans], dim=1)  # [Q, P]
-            score, phrase = per_phrase.max(dim=1)
-            keep = (logits[b].max(dim=1).values > self.box_threshold) & (score > self.text_threshold)
+            score = logits[b].max(dim=1).values
+            keep = score > self.box_threshold
+            lg = logits[b, keep]
+            span_scores = torch.stack([lg[:, s:e].max(dim=1).values for s, e in spans], dim=1)  # [K, P]
+            phrase = label_boxes(box_phrases(self.gdino.tokenizer, input_ids, lg, self.text_threshold), span_scores, phrases)
             cx, cy, bw, bh = cxcywh[b, keep].unbind(-1)
             boxes = torch.stack([(cx - bw / 2) * w, (cy - bh / 2) * h, (cx + bw / 2) * w, (cy + bh / 2) * h], -1)
-            boxes[:, 0::2] = boxes[:, 0::2].clamp(0, w)
-            boxes[:, 1::2] = boxes[:, 1::2].clamp(0, h)
-            sc, ph = score[keep], phrase[keep]
-            k = batched_nms(boxes, sc, ph, self.nms_iou) if len(boxes) else torch.zeros(0, dtype=torch.long)
-            out.append(Detections(boxes[k].numpy(), sc[k].numpy(), ph[k].numpy()))
+            sc = score[keep]
+            if self.nms_iou < 1 and len(boxes):  # an option: the official demo has no NMS
+                k = batched_nms(boxes, sc, phrase, self.nms_iou).sort().values
+                boxes, sc, phrase = boxes[k], sc[k], phrase[k]
+            out.append(Detections(boxes.numpy().reshape(-1, 4), sc.numpy(), phrase.numpy()))
         return out
 
     # -- SAM: one encoder pass per batch, one decoder call per frame for all its boxes
@@ -311,16 +378,17 @@ class GroundedSAM(Segmenter):
             emb, input_size = self.encode(chunk) if any(len(d.boxes) for d in dets) else (None, None)
             for j, d in enumerate(dets):
                 person = d.phrase < n_person
-                boxes.append(np.column_stack([d.boxes[person], d.scores[person]]).astype(np.float32).reshape(-1, 5))
                 obj = ~person
-                obj_boxes.append(np.column_stack([d.boxes[obj], d.scores[obj], d.phrase[obj] - n_person])
+                stored = clamp_boxes(d.boxes, w, h)
+                boxes.append(np.column_stack([stored[person], d.scores[person]]).astype(np.float32).reshape(-1, 5))
+                obj_boxes.append(np.column_stack([stored[obj], d.scores[obj], d.phrase[obj] - n_person])
                                  .astype(np.float32).reshape(-1, 6))
-                if not len(d.boxes):
-                    continue
-                m = self.decode(emb[j], input_size, d.boxes, (h, w))
-                masks[i + j] = m[person].any(axis=0)
-                if obj_masks is not None:
-                    obj_masks[i + j] = m[obj].any(axis=0)
+                for k in range(0, len(d.boxes), SAM_DECODE_CHUNK):  # every box gets a SAM mask
+                    part = slice(k, k + SAM_DECODE_CHUNK)
+                    m = self.decode(emb[j], input_size, d.boxes[part], (h, w))
+                    masks[i + j] |= m[person[part]].any(axis=0)
+                    if obj_masks is not None:
+                        obj_masks[i + j] |= m[obj[part]].any(axis=0)
         if objects is None:
             return Segmentation(masks, boxes)
         return Segmentation(masks, boxes, obj_masks, obj_boxes, objects)
