@@ -39,7 +39,7 @@ from .scene.ranking import class_means, extremes_table, heatmap_png, l1_distance
 from .segmenters import SEGMENTERS, Segmenter
 from .sources import SOURCES, Source, VideoRecord
 from .store import (
-    ArtifactStore, read_npz, sha256_file, sha256_tree, write_bytes, write_csv, write_json, write_npz, write_text,
+    ArtifactStore, first_difference, read_npz, sha256_file, sha256_tree, write_bytes, write_csv, write_json, write_npz, write_text,
 )
 from .video import ShortVideo, resize_short_side, segment_indices, spread_indices
 
@@ -379,17 +379,9 @@ def check_resume(ctx: BuildContext) -> None:
             return
         a, b = artifact_identity(old), artifact_identity(ident)
         if a != b:
-            raise HatError(f"{ctx.out} holds artifacts built with different settings ({_first_difference(a, b)}); "
+            raise HatError(f"{ctx.out} holds artifacts built with different settings ({first_difference(a, b)}); "
                            "only coverage, residual, pairing and video-selection settings can change in place; use another --out directory")
     write_text(path, yaml.safe_dump(ident, sort_keys=True))
-
-
-def _first_difference(a: Any, b: Any, prefix: str = "") -> str:
-    if isinstance(a, dict) and isinstance(b, dict):
-        for k in sorted(set(a) | set(b)):
-            if a.get(k) != b.get(k):
-                return _first_difference(a.get(k), b.get(k), f"{prefix}{k}.")
-    return f"{prefix.rstrip('.')}: {a!r} then, {b!r} now"
 
 
 def build(
