@@ -4,6 +4,7 @@ wheel or the footage is absent)."""
 
 from __future__ import annotations
 
+import hashlib
 import math
 import subprocess
 import sys
@@ -18,6 +19,7 @@ from conftest import SHARED
 from hat.errors import HatError
 from hat.segmenters import OFFLINE_DEFAULT, SEGMENTERS
 from hat.segmenters import pose as P
+from test_selfie_segmenter import no_search  # noqa: F401  (a fixture: every model search place made empty)
 
 ROOT = Path(__file__).resolve().parents[1]
 K400 = SHARED / "data" / "k400-samples" / "rawframes"
@@ -199,6 +201,23 @@ def test_model_files_checked(tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(HatError, match="no pose detection and landmark models in .*empty"):
         P.PoseSegmenter(model=str(tmp_path / "empty"))
+
+
+def test_not_found_says_how_to_get_it(no_search):  # noqa: F811
+    with pytest.raises(HatError) as e:
+        P.PoseSegmenter()
+    assert str(e.value) == P.NOT_FOUND and "pip download --no-deps mediapipe==0.10.21 -d ~/.cache/hat" in P.NOT_FOUND
+
+
+@needs_model
+def test_models_read_from_a_wheel_in_the_cache(no_search):  # noqa: F811
+    with zipfile.ZipFile(no_search / "mediapipe-0.10.21-py3-none-any.whl", "w") as z:
+        for key, (_, data) in REAL.items():
+            z.writestr(f"mediapipe/{P.FILES.members[key]}", data)
+    got = P.PoseSegmenter(fallback="none").options()["model_sha256"]
+    assert got == {k: hashlib.sha256(v[1]).hexdigest()[:16] for k, v in REAL.items()}
+    with pytest.raises(HatError, match=r"fallback=selfie: MediaPipe's selfie segmentation model not found"):
+        P.PoseSegmenter()  # the wheel here holds only the pose models
 
 
 @needs_model
