@@ -53,14 +53,11 @@ class Segmenter(ABC):
         """Refuse, before anything is written, a source this segmenter cannot work on."""
 
 
-#: what ``--segmenter auto`` (the default) uses for sources without ground-truth masks
-OFFLINE_DEFAULT = "mediapipe-selfie"
-
 SEGMENTERS: Registry[Segmenter] = Registry(
     "segmenter", builtin_modules=("hat.segmenters.gt", "hat.segmenters.selfie", "hat.segmenters.pose",
                                   "hat.segmenters.grounded_sam")
 )
 
+#: what ``--segmenter auto`` (the default) uses for sources without ground-truth masks, when no GPU
+#: models are given: scripts/bench_offline_segmenters and the README's figures say why it beats selfie
 OFFLINE_DEFAULT = "mediapipe-pose"
-"""The segmenter for sources without ground-truth masks when no GPU models are given: see
-scripts/bench_offline_segmenters and the README's figures for why it beats mediapipe-selfie."""
