@@ -206,7 +206,8 @@ def eval_cmd(model_spec, bench, out, arch, clip_weights, frames, templates, clas
     """Evaluate a model on a benchmark; writes predictions.parquet, results.json, per_class.csv."""
     from .bench import Benchmark, default_bench
     from .config import parse_options
-    from .evaluate import check_out_dir, evaluate, protocol_tag, run_name
+    from .evaluate import evaluate, protocol_tag, run_name
+    from .store import check_out_dir
     from .models import load_model
 
     b = Benchmark(bench or default_bench())
@@ -331,8 +332,9 @@ def show(bench, video_id, out, max_frames) -> None:
 def import_pairs(folder, classes_file, out) -> None:
     """Turn HAT's published actionswap_*.pickle files into a pairs CSV ('hat build --pairs-file')."""
     from .hatpairs import import_hat_pairs
-    from .store import write_csv
+    from .store import check_out_file, write_csv
 
+    check_out_file(out, "pairs")
     if not Path(classes_file).is_file():
         raise HatError(f"class list file not found: {classes_file}")
     classes = [c.strip() for c in Path(classes_file).read_text().splitlines() if c.strip()]

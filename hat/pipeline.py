@@ -39,7 +39,7 @@ from .scene.ranking import class_means, extremes_table, heatmap_png, l1_distance
 from .segmenters import SEGMENTERS, Segmenter
 from .sources import SOURCES, Source, VideoRecord
 from .store import (
-    ArtifactStore, first_difference, read_npz, sha256_file, sha256_tree, write_bytes, write_csv, write_json, write_npz, write_text,
+    ArtifactStore, check_out_dir, first_difference, read_npz, sha256_file, sha256_tree, write_bytes, write_csv, write_json, write_npz, write_text,
 )
 from .video import ShortVideo, resize_short_side, segment_indices, spread_indices
 
@@ -393,6 +393,7 @@ def build(
     progress: Callable[[int, int], None] | None = None,
 ) -> BuildSummary:
     """Build (or resume) a benchmark directory; returns what was done, skipped and why."""
+    check_out_dir(out, "the benchmark")
     ctx = make_context(cfg, out)
     recs = split_records(ctx)
     if not recs:

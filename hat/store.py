@@ -7,15 +7,48 @@ complete: resuming a killed build just skips the artifacts already there.
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import io
 import json
 import os
 import re
+import tempfile
 from pathlib import Path
 from typing import Any, Iterator
 
 import numpy as np
+
+from .errors import HatError
+
+
+def check_out_dir(out: str | os.PathLike, what: str = "results") -> None:
+    """Refuse, before any work, a directory that neither exists nor can be made under its nearest existing folder.
+
+    Tries a file there (removed at once): permissions alone miss read-only mounts and /proc, where root may
+    "write" but nothing can be created.
+    """
+    out = Path(out)
+    p = out
+    while not p.exists() and p != p.parent:
+        p = p.parent
+    if not p.is_dir():
+        raise HatError(f"cannot write {what} to {out}: {p} is not a directory")
+    try:
+        fd, probe = tempfile.mkstemp(prefix=".hat-probe.tmp-", dir=p)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as e:
+        why = "no permission to write in" if e.errno in (errno.EACCES, errno.EPERM, errno.EROFS) else "cannot create files in"
+        raise HatError(f"cannot write {what} to {out}: {why} {p} ({e.strerror})") from None
+
+
+def check_out_file(out: str | os.PathLike, what: str) -> None:
+    """:func:`check_out_dir` for a file to write: not a directory, and its folder writable or creatable."""
+    out = Path(out)
+    if out.is_dir():
+        raise HatError(f"cannot write {what} to {out}: it is a directory (give a file name)")
+    check_out_dir(out.parent, what)
 
 
 @contextlib.contextmanager
