@@ -393,6 +393,8 @@ def build(
     progress: Callable[[int, int], None] | None = None,
 ) -> BuildSummary:
     """Build (or resume) a benchmark directory; returns what was done, skipped and why."""
+    if workers < 1:
+        raise HatError(f"workers must be 1 or more (got {workers})")
     check_out_dir(out, "the benchmark")
     ctx = make_context(cfg, out)
     recs = split_records(ctx)
