@@ -105,7 +105,7 @@ def stage_frames(ctx: BuildContext, rec: VideoRecord) -> dict[str, np.ndarray]:
     so scene descriptors and mask statistics are the same whichever inpainter built the benchmark.
     """
     info = ctx.source.probe(rec)
-    n = info.n_frames
+    n = promised = info.n_frames
     for _ in range(2):
         eval_idx = segment_indices(n, ctx.cfg.num_frames)
         idx = np.union1d(eval_idx, spread_indices(n, ctx.cfg.context_frames))
@@ -131,6 +131,8 @@ def stage_frames(ctx: BuildContext, rec: VideoRecord) -> dict[str, np.ndarray]:
         "info": np.array([info.n_frames, info.height, info.width, info.fps], dtype=np.float64),
         "rgb_mean": ev.mean(axis=0), "n_pixels": np.array(len(ev), dtype=np.int64),
     }
+    if n != promised:  # a truncated file: kept (sampled over what decodes), flagged in the manifest
+        out["n_promised"] = np.array(promised, dtype=np.int64)
     if extra_frames is not None:
         out.update(ctx_frames=extra_frames, ctx_index=extra)
     return out
@@ -467,7 +469,7 @@ def _video_row(
         row.update(status="failed", reason=f"{e['stage']}: {e['reason']}", fg_ok=False, bg_ok=False)
         return row, None, None, None, ""
     with np.load(st.path("frames", rec.video_id, "npz"), allow_pickle=False) as z:  # lazy: frames stay packed
-        fr = {k: z[k] for k in ("info", "eval_pos", "rgb_mean", "n_pixels", "src_index")}
+        fr = {k: z[k] for k in ("info", "eval_pos", "rgb_mean", "n_pixels", "src_index", "n_promised") if k in z.files}
     seg = json.loads(st.path("segment", rec.video_id, "json").read_text())
     masks = decode_rle(seg["rle"])
     all_cov = coverage(masks)
@@ -486,6 +488,9 @@ def _video_row(
     low, high = int((cov < cfg.cov_min).sum()), int((cov > cfg.cov_max).sum())
     residual = bool(row["residual_cov"] > cfg.max_residual)  # NaN (not measured) is never above
     notes = []
+    truncated = "n_promised" in fr
+    if truncated:
+        notes.append(f"truncated: header promises {int(fr['n_promised'])} frames, {int(n)} decode")
     if low:
         notes.append(f"person < {cfg.cov_min:g} of frame on {low} frames")
     if high:
@@ -496,7 +501,7 @@ def _video_row(
     row["bg_ok"] = not (high or residual)
     row["notes"] = "; ".join(notes)
     flags = [f for f, on in (("no_human", row["frames_no_human"]), ("flicker", row["flicker"]),
-                             ("low_cov", low), ("high_cov", high), ("residual", residual)) if on]
+                             ("low_cov", low), ("high_cov", high), ("residual", residual), ("truncated", truncated)) if on]
     row["flags"] = ";".join(flags)
     objects = seg.get("objects")
     obj_cov = coverage(decode_rle(objects["rle"])) if objects else None
@@ -579,9 +584,11 @@ def finalize(ctx: BuildContext, recs: list[VideoRecord], summary: BuildSummary) 
             colour += col
     manifest = pd.DataFrame(rows)
     ok = manifest[manifest["status"] == "ok"]
+    write_csv(out / "manifest.csv", manifest)  # also when every video failed: it holds each one's reason
     if ok.empty:
-        raise HatError("no usable video: every video failed (see manifest.csv reasons)")
-    write_csv(out / "manifest.csv", manifest)
+        reasons = Counter(manifest["reason"].astype(str))
+        common = "; ".join(f"{k}x {r}" for r, k in reasons.most_common(2))
+        raise HatError(f"no usable video: all {len(manifest)} failed ({common}); every reason is in {out / 'manifest.csv'}")
     write_csv(out / "mask_quality.csv", pd.concat(quality, ignore_index=True))
     write_text(out / "classes.txt", "".join(f"{c}\n" for c in classes))
 
