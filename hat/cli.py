@@ -125,6 +125,8 @@ def build(**kw) -> None:
         _say(f"segmenter: {_recorded_segmenter(s.out)} (--segmenter auto)")
     shard_note = f" (shard {shard[0]}/{shard[1]}: {s.in_shard})" if shard[1] > 1 else ""
     _say(f"videos: {s.total}{shard_note}")
+    if s.removed_tmp:
+        _say(f"removed {s.removed_tmp} temporary files a killed run left behind")
     for reason, k in s.failed.most_common():
         _say(f"  skipped {k}: {reason}")
     if s.complete:

@@ -17,6 +17,7 @@ import inspect
 import json
 import math
 import platform
+import time
 from collections import Counter
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
@@ -39,7 +40,7 @@ from .scene.ranking import class_means, extremes_table, heatmap_png, l1_distance
 from .segmenters import SEGMENTERS, Segmenter
 from .sources import SOURCES, Source, VideoRecord
 from .store import (
-    ArtifactStore, check_out_dir, first_difference, read_npz, sha256_file, sha256_tree, write_bytes, write_csv, write_json, write_npz, write_text,
+    ArtifactStore, check_out_dir, first_difference, read_npz, remove_stale_tmp, sha256_file, sha256_tree, write_bytes, write_csv, write_json, write_npz, write_text,
 )
 from .video import ShortVideo, resize_short_side, segment_indices, spread_indices
 
@@ -354,6 +355,7 @@ class BuildSummary:
     pending: int = 0
     notes: list[str] = field(default_factory=list)
     counts: dict[str, Any] = field(default_factory=dict)
+    removed_tmp: int = 0  # leftover temporary files of killed runs removed on resume
 
 
 def artifact_identity(ident: dict[str, Any]) -> dict[str, Any]:
@@ -395,6 +397,7 @@ def build(
     progress: Callable[[int, int], None] | None = None,
 ) -> BuildSummary:
     """Build (or resume) a benchmark directory; returns what was done, skipped and why."""
+    started = time.time()
     if workers < 1:
         raise HatError(f"workers must be 1 or more (got {workers})")
     check_out_dir(out, "the benchmark")
@@ -405,11 +408,14 @@ def build(
     dup = [v for v, k in Counter(r.video_id for r in recs).items() if k > 1]
     if dup:
         raise HatError(f"{len(dup)} video ids appear more than once (e.g. '{dup[0]}'); ids must be unique")
+    resumed = (ctx.out / BUILD_FILE).is_file()
     ctx.out.mkdir(parents=True, exist_ok=True)
     check_resume(ctx)
     i, n = shard
     mine = [r for k, r in enumerate(recs) if k % n == i]
     summary = BuildSummary(out=ctx.out, total=len(recs), in_shard=len(mine))
+    if resumed:  # a killed run's half-written files (not in notes: a resumed build writes what an uninterrupted one does)
+        summary.removed_tmp = remove_stale_tmp(ctx.out, started)
 
     def record(res: VideoResult) -> None:
         summary.stage_done.update(res.done)

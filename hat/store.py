@@ -65,6 +65,47 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
             tmp.unlink()
 
 
+#: A temporary file untouched this long is a leftover whatever wrote it (a writer on another machine included).
+STALE_TMP_S = 3600.0
+#: ... and one whose writer process is gone from this machine, once untouched this long (writes take seconds).
+DEAD_WRITER_TMP_S = 60.0
+_TMP_PID = re.compile(r"\.tmp-(\d+)$")
+
+
+def remove_stale_tmp(root: str | os.PathLike, started: float) -> int:
+    """Remove the ``*.tmp-<pid>`` files killed writers left under ``root``; returns how many.
+
+    Only files last written before ``started`` (this run's start), and of those only ones whose writer is
+    gone from this machine (untouched for :data:`DEAD_WRITER_TMP_S`) or that are untouched for
+    :data:`STALE_TMP_S`: shards of the same build writing here at the same time keep their files.
+    """
+    removed = 0
+    for p in Path(root).rglob("*.tmp-*"):
+        try:
+            age = started - p.stat().st_mtime
+        except FileNotFoundError:  # renamed into place meanwhile
+            continue
+        m = _TMP_PID.search(p.name)
+        gone = m is not None and not _process_alive(int(m.group(1)))
+        if age > STALE_TMP_S or (gone and age > DEAD_WRITER_TMP_S):
+            with contextlib.suppress(FileNotFoundError):
+                p.unlink()
+                removed += 1
+    return removed
+
+
+def _process_alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError):
+        return True
+    return True
+
+
 def write_bytes(path: str | os.PathLike, data: bytes) -> None:
     with atomic_path(path) as tmp:
         with open(tmp, "wb") as f:
