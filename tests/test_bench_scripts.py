@@ -34,6 +34,16 @@ SMOKE: dict[str, tuple[list[str], list[str]]] = {
 OWN_TEST = {"bench_offline_segmenters": "smoke-tested by its own test file"}
 
 
+def _selfie_model() -> bool:
+    from hat.errors import HatError
+    from hat.segmenters import selfie
+
+    try:
+        return bool(selfie.find_models())
+    except HatError:
+        return False
+
+
 def _found() -> list[str]:
     return sorted(p.name for p in SCRIPTS.glob("bench*") if p.suffix == "")
 
@@ -58,6 +68,9 @@ def test_bench_script_runs_at_its_smallest_size(name):
     r = subprocess.run([sys.executable, str(ROOT / m.group(1)), *args], capture_output=True, text=True, env=env,
                        cwd=ROOT, timeout=600)
     assert r.returncode == 0, f"scripts/{name} exited {r.returncode}:\n{r.stdout[-2000:]}\n{r.stderr[-2000:]}"
-    assert "failed" not in r.stdout and "skipped" not in r.stdout, r.stdout
+    for line in r.stdout.splitlines():
+        if line.startswith("selfie") and "skipped" in line and not _selfie_model():
+            continue  # the MediaPipe model is fetched by scripts/_setup.sh, and may be absent here (its own tests skip too)
+        assert "failed" not in line and "skipped" not in line, r.stdout
     for pattern in figures:
         assert re.search(pattern, r.stdout, re.M), f"scripts/{name}: no line matching {pattern!r} in:\n{r.stdout}"
