@@ -403,19 +403,24 @@ def list_cmd() -> None:
     click.echo("sets:\n  " + ", ".join(ALL_SETS))
 
 
+def _one_line(text: str) -> str:
+    """An error quoting a library's multi-line message still takes one line (logs are grepped line by line)."""
+    return " ".join(part.strip() for part in text.strip().splitlines() if part.strip())
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point: user errors become one line on stderr and exit code 2, never a traceback."""
     try:
         rv = cli.main(args=argv, prog_name="hat", standalone_mode=False)
         return rv if isinstance(rv, int) else 0
     except HatError as e:
-        click.echo(f"hat: error: {e}", err=True)
+        click.echo(f"hat: error: {_one_line(str(e))}", err=True)
         return 2
     except click.exceptions.NoArgsIsHelpError as e:
         click.echo(e.ctx.get_help() if e.ctx else str(e), err=True)
         return 2
     except click.ClickException as e:
-        click.echo(f"hat: error: {e.format_message()}", err=True)
+        click.echo(f"hat: error: {_one_line(e.format_message())}", err=True)
         return 2
     except click.exceptions.Abort:
         click.echo("hat: interrupted", err=True)

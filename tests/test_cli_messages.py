@@ -38,3 +38,12 @@ def test_long_error_is_one_line(tmp_path, capsys):
     assert main(["build", "--out", str(tmp_path / "b"), "--shard", long]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and long in err
+
+
+def test_multi_line_error_is_printed_on_one_line(tmp_path, capsys, monkeypatch):
+    def fail(*_a, **_k):
+        raise HatError("cannot read x (torch says:\n  line two\n  line three)")
+
+    monkeypatch.setattr(hat.pipeline, "build", fail)
+    assert main(["build", "--out", str(tmp_path / "b"), "--segmenter", "gt"]) == 2
+    assert capsys.readouterr().err == "hat: error: cannot read x (torch says: line two line three)\n"
