@@ -42,7 +42,7 @@ from .sources import SOURCES, Source, VideoRecord
 from .store import (
     ArtifactStore, check_out_dir, first_difference, read_npz, remove_stale_tmp, sha256_file, sha256_tree, write_bytes, write_csv, write_json, write_npz, write_text,
 )
-from .video import ShortVideo, resize_short_side, segment_indices, spread_indices
+from .video import ShortVideo, is_truncated, resize_short_side, segment_indices, spread_indices
 
 BENCH_FILE = "benchmark.yaml"
 BUILD_FILE = "build.yaml"
@@ -132,7 +132,7 @@ def stage_frames(ctx: BuildContext, rec: VideoRecord) -> dict[str, np.ndarray]:
         "info": np.array([info.n_frames, info.height, info.width, info.fps], dtype=np.float64),
         "rgb_mean": ev.mean(axis=0), "n_pixels": np.array(len(ev), dtype=np.int64),
     }
-    if n != promised:  # a truncated file: kept (sampled over what decodes), flagged in the manifest
+    if is_truncated(promised, n):  # kept (sampled over what decodes), flagged in the manifest
         out["n_promised"] = np.array(promised, dtype=np.int64)
     if extra_frames is not None:
         out.update(ctx_frames=extra_frames, ctx_index=extra)

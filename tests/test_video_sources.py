@@ -147,6 +147,13 @@ def _truncated_avi(path, frames, keep=0.45):
     path.write_bytes(data[: int(len(data) * keep)])
 
 
+def test_truncated_means_well_short_of_the_header():
+    from hat.video import is_truncated
+
+    assert is_truncated(250, 114) and is_truncated(30, 13) and is_truncated(100, 97)
+    assert not is_truncated(300, 299) and not is_truncated(300, 297) and not is_truncated(30, 28)
+
+
 def test_truncated_video_is_kept_and_flagged(tmp_path):
     vids = tmp_path / "videos"
     rows = []
