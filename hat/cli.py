@@ -9,6 +9,7 @@ from typing import Callable, Iterator
 
 import click
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
@@ -84,7 +85,7 @@ def cli() -> None:
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--limit", type=int, help="only the first N videos (a quick look)")
 @click.option("--shard", help="process every N-th video starting at i: i/N")
-@click.option("--workers", type=int, default=1, show_default=True, help="parallel processes")
+@click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True, help="parallel processes (1 or more)")
 @click.option("--pairs-file", type=click.Path(dir_okay=False),
               help="use these swaps instead of sampling (e.g. from 'hat import-pairs'); unusable ones are dropped and counted")
 def build(**kw) -> None:
@@ -121,18 +122,20 @@ def build(**kw) -> None:
             t.add_row(stage, str(s.stage_done[stage]), str(s.stage_skipped[stage]))
     console.print(t)
     if cfg.segmenter == AUTO_SEGMENTER:
-        console.print(f"segmenter: {_recorded_segmenter(s.out)} (--segmenter auto)")
+        _say(f"segmenter: {_recorded_segmenter(s.out)} (--segmenter auto)")
     shard_note = f" (shard {shard[0]}/{shard[1]}: {s.in_shard})" if shard[1] > 1 else ""
-    console.print(f"videos: {s.total}{shard_note}")
+    _say(f"videos: {s.total}{shard_note}")
+    if s.removed_tmp:
+        _say(f"removed {s.removed_tmp} temporary files a killed run left behind")
     for reason, k in s.failed.most_common():
-        console.print(f"  skipped {k}: {reason}")
+        _say(f"  skipped {k}: {reason}")
     if s.complete:
         c = s.counts
         kept = f" ({c['residual_rejected']} refused: Background-Only still shows a person)" if c.get("residual_rejected") else ""
-        console.print(f"usable {c['ok']} of {c['videos']}; foregrounds {c['foregrounds']}, backgrounds {c['backgrounds']}{kept}")
-        console.print("pairs: " + (", ".join(f"{k} {v}" for k, v in c["pairs"].items()) or "none"))
+        _say(f"usable {c['ok']} of {c['videos']}; foregrounds {c['foregrounds']}, backgrounds {c['backgrounds']}{kept}")
+        _say("pairs: " + (", ".join(f"{k} {v}" for k, v in c["pairs"].items()) or "none"))
     for note in s.notes:
-        console.print(f"[yellow]note:[/yellow] {note}")
+        _note(note)
 
 
 def _recorded_segmenter(out: Path) -> str:
@@ -206,12 +209,13 @@ def eval_cmd(model_spec, bench, out, arch, clip_weights, frames, templates, clas
     """Evaluate a model on a benchmark; writes predictions.parquet, results.json, per_class.csv."""
     from .bench import Benchmark, default_bench
     from .config import parse_options
-    from .evaluate import check_out_dir, evaluate, protocol_tag, run_name
+    from .evaluate import evaluate, protocol_tag, run_name
+    from .store import check_out_dir
     from .models import load_model
 
     b = Benchmark(bench or default_bench())
     if not bench:
-        console.print(f"benchmark: {b.root}")
+        _say(f"benchmark: {b.root}")
     given = {"clip_weights": clip_weights, "frames": frames, "templates": templates, "class_names": class_names,
              "precision": precision}
     opts = {k: v for k, v in given.items() if v is not None}
@@ -229,7 +233,7 @@ def eval_cmd(model_spec, bench, out, arch, clip_weights, frames, templates, clas
     with progress_bar("eval") as update:
         res = evaluate(model, b, out, sets=_csv_list(sets), batch_size=batch_size, progress=update, overwrite=overwrite)
     _print_metrics(res)
-    console.print(f"wrote {Path(out) / 'results.json'}")
+    _say(f"wrote {Path(out) / 'results.json'}")
 
 
 def _print_metrics(res: dict) -> None:
@@ -252,7 +256,12 @@ def _print_metrics(res: dict) -> None:
 def _note(text: str, kind: str = "note") -> None:
     """One line, never wrapped by the console (it goes to logs and to people who grep them)."""
     colour = "yellow" if kind in ("note", "warning") else "red"
-    console.print(f"[{colour}]{kind}:[/{colour}] {text}", soft_wrap=True)
+    console.print(f"[{colour}]{kind}:[/{colour}] {escape(text)}", soft_wrap=True)
+
+
+def _say(text: str) -> None:
+    """A line of text as written: never folded at the console's width, brackets (``[something]``) kept."""
+    console.print(escape(text), soft_wrap=True)
 
 
 @cli.command()
@@ -274,7 +283,7 @@ def leaderboard(inputs, out, markdown) -> None:
     from .leaderboard import write_leaderboard
 
     df = write_leaderboard(list(inputs), out, markdown)
-    console.print(f"{len(df)} rows → {out}")
+    _say(f"{len(df)} rows → {out}")
 
 
 @cli.command()
@@ -298,7 +307,7 @@ def export(bench, set_name, out, fmt, layout, repeats) -> None:
         tables = export_sets(b, sets, out, fmt=fmt, repeats=list(repeats) or None, layout=layout, progress=update)
     for name, table in tables.items():
         what = "videos' masks" if name == MASKS else "clips"
-        console.print(f"{len(table)} {what} → {out}/{name} (list: {out}/{name}.csv)")
+        _say(f"{len(table)} {what} → {out}/{name} (list: {out}/{name}.csv)")
 
 
 @cli.command()
@@ -320,7 +329,7 @@ def show(bench, video_id, out, max_frames) -> None:
     for k, v in row.items():
         t.add_row(str(k), str(v))
     console.print(t)
-    console.print(f"wrote {path}")
+    _say(f"wrote {path}")
 
 
 @cli.command(name="import-pairs")
@@ -331,16 +340,17 @@ def show(bench, video_id, out, max_frames) -> None:
 def import_pairs(folder, classes_file, out) -> None:
     """Turn HAT's published actionswap_*.pickle files into a pairs CSV ('hat build --pairs-file')."""
     from .hatpairs import import_hat_pairs
-    from .store import write_csv
+    from .store import check_out_file, write_csv
 
+    check_out_file(out, "pairs")
     if not Path(classes_file).is_file():
         raise HatError(f"class list file not found: {classes_file}")
     classes = [c.strip() for c in Path(classes_file).read_text().splitlines() if c.strip()]
     pairs, report = import_hat_pairs(folder, classes)
     write_csv(out, pairs)
     for line in report.lines():
-        console.print(line)
-    console.print(f"{len(pairs)} pairs → {out}")
+        _say(line)
+    _say(f"{len(pairs)} pairs → {out}")
 
 
 @cli.command(name="train-demo")
@@ -367,10 +377,10 @@ def train_demo_cmd(bench, arch, out, epochs, seed) -> None:
     else:
         src = SOURCES.create("synthetic")
         frames = 16
-    ckpt = train_demo(arch, src, num_frames=frames, epochs=epochs, seed=seed, log=console.print)
+    ckpt = train_demo(arch, src, num_frames=frames, epochs=epochs, seed=seed, log=_say)
     with atomic_path(out) as tmp:
         torch.save(ckpt, tmp)
-    console.print(f"wrote {out}")
+    _say(f"wrote {out}")
 
 
 @cli.command(name="list")
@@ -393,19 +403,24 @@ def list_cmd() -> None:
     click.echo("sets:\n  " + ", ".join(ALL_SETS))
 
 
+def _one_line(text: str) -> str:
+    """An error quoting a library's multi-line message still takes one line (logs are grepped line by line)."""
+    return " ".join(part.strip() for part in text.strip().splitlines() if part.strip())
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point: user errors become one line on stderr and exit code 2, never a traceback."""
     try:
         rv = cli.main(args=argv, prog_name="hat", standalone_mode=False)
         return rv if isinstance(rv, int) else 0
     except HatError as e:
-        click.echo(f"hat: error: {e}", err=True)
+        click.echo(f"hat: error: {_one_line(str(e))}", err=True)
         return 2
     except click.exceptions.NoArgsIsHelpError as e:
         click.echo(e.ctx.get_help() if e.ctx else str(e), err=True)
         return 2
     except click.ClickException as e:
-        click.echo(f"hat: error: {e.format_message()}", err=True)
+        click.echo(f"hat: error: {_one_line(e.format_message())}", err=True)
         return 2
     except click.exceptions.Abort:
         click.echo("hat: interrupted", err=True)

@@ -10,7 +10,6 @@ from __future__ import annotations
 import datetime as _dt
 import hashlib
 import json
-import os
 import platform
 from dataclasses import asdict
 from pathlib import Path
@@ -27,7 +26,7 @@ from .errors import HatError
 from .metrics import compute_metrics, per_class
 from .models import VideoClassifier
 from .models.base import Sampling
-from .store import atomic_path, first_difference, safe_name, sha256_file, write_csv, write_json
+from .store import atomic_path, check_out_dir, first_difference, safe_name, sha256_file, write_csv, write_json
 
 TOPK = 5
 
@@ -259,17 +258,6 @@ def check_run_dir(out: Path, settings: dict[str, Any], overwrite: bool = False) 
     if old != new:
         raise HatError(f"{out} already holds a run with other settings ({first_difference(old, new)}); "
                        "use another --out, or --overwrite to replace it")
-
-
-def check_out_dir(out: Path) -> None:
-    """A directory that exists, or can be made under the nearest existing folder."""
-    p = out
-    while not p.exists() and p != p.parent:
-        p = p.parent
-    if not p.is_dir():
-        raise HatError(f"cannot write results to {out}: {p} is not a directory")
-    if not os.access(p, os.W_OK | os.X_OK):
-        raise HatError(f"cannot write results to {out}: no permission to write in {p}")
 
 
 def evaluate(

@@ -16,7 +16,7 @@ import pandas as pd
 
 from .bench import Benchmark
 from .errors import HatError
-from .store import atomic_path, safe_name, write_csv, write_npz
+from .store import atomic_path, check_out_dir, safe_name, write_csv, write_npz
 from .video import write_video
 
 FORMATS = ("mp4", "frames", "npz", "mmaction")
@@ -82,6 +82,7 @@ def export_sets(
     Everything is checked before the first file is written.
     """
     _check_format(fmt, layout)
+    check_out_dir(out, "exported sets")
     swaps = [s for s in sets if s.startswith("swap_")]
     for s in swaps or sets[:1]:
         _check_repeats(bench, s, repeats)

@@ -11,7 +11,7 @@ import pandas as pd
 from .errors import HatError
 from .metrics import SMALL_N, interval_halfwidth
 from .pairs import SWAP_TYPES
-from .store import write_csv, write_text
+from .store import check_out_file, write_csv, write_text
 
 COLUMNS = (
     ["benchmark", "model", "arch", "protocol", "n_videos", "oacc", "oacc_top5", "bo_acc", "bor", "ho_acc", "hor"]
@@ -116,6 +116,9 @@ def to_markdown(df: pd.DataFrame) -> str:
 
 
 def write_leaderboard(inputs: list[str | Path], out: str | Path, markdown: str | Path | None = None) -> pd.DataFrame:
+    for path in (out, markdown):
+        if path:
+            check_out_file(path, "the leaderboard")
     df = merge(load_rows(inputs))
     out = Path(out)
     if out.suffix == ".md":

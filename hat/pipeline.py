@@ -17,6 +17,7 @@ import inspect
 import json
 import math
 import platform
+import time
 from collections import Counter
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
@@ -39,9 +40,9 @@ from .scene.ranking import class_means, extremes_table, heatmap_png, l1_distance
 from .segmenters import SEGMENTERS, Segmenter
 from .sources import SOURCES, Source, VideoRecord
 from .store import (
-    ArtifactStore, first_difference, read_npz, sha256_file, sha256_tree, write_bytes, write_csv, write_json, write_npz, write_text,
+    ArtifactStore, check_out_dir, first_difference, read_npz, remove_stale_tmp, sha256_file, sha256_tree, write_bytes, write_csv, write_json, write_npz, write_text,
 )
-from .video import ShortVideo, resize_short_side, segment_indices, spread_indices
+from .video import ShortVideo, is_truncated, resize_short_side, segment_indices, spread_indices
 
 BENCH_FILE = "benchmark.yaml"
 BUILD_FILE = "build.yaml"
@@ -105,7 +106,7 @@ def stage_frames(ctx: BuildContext, rec: VideoRecord) -> dict[str, np.ndarray]:
     so scene descriptors and mask statistics are the same whichever inpainter built the benchmark.
     """
     info = ctx.source.probe(rec)
-    n = info.n_frames
+    n = promised = info.n_frames
     for _ in range(2):
         eval_idx = segment_indices(n, ctx.cfg.num_frames)
         idx = np.union1d(eval_idx, spread_indices(n, ctx.cfg.context_frames))
@@ -131,6 +132,8 @@ def stage_frames(ctx: BuildContext, rec: VideoRecord) -> dict[str, np.ndarray]:
         "info": np.array([info.n_frames, info.height, info.width, info.fps], dtype=np.float64),
         "rgb_mean": ev.mean(axis=0), "n_pixels": np.array(len(ev), dtype=np.int64),
     }
+    if is_truncated(promised, n):  # kept (sampled over what decodes), flagged in the manifest
+        out["n_promised"] = np.array(promised, dtype=np.int64)
     if extra_frames is not None:
         out.update(ctx_frames=extra_frames, ctx_index=extra)
     return out
@@ -352,6 +355,7 @@ class BuildSummary:
     pending: int = 0
     notes: list[str] = field(default_factory=list)
     counts: dict[str, Any] = field(default_factory=dict)
+    removed_tmp: int = 0  # leftover temporary files of killed runs removed on resume
 
 
 def artifact_identity(ident: dict[str, Any]) -> dict[str, Any]:
@@ -393,6 +397,10 @@ def build(
     progress: Callable[[int, int], None] | None = None,
 ) -> BuildSummary:
     """Build (or resume) a benchmark directory; returns what was done, skipped and why."""
+    started = time.time()
+    if workers < 1:
+        raise HatError(f"workers must be 1 or more (got {workers})")
+    check_out_dir(out, "the benchmark")
     ctx = make_context(cfg, out)
     recs = split_records(ctx)
     if not recs:
@@ -400,11 +408,14 @@ def build(
     dup = [v for v, k in Counter(r.video_id for r in recs).items() if k > 1]
     if dup:
         raise HatError(f"{len(dup)} video ids appear more than once (e.g. '{dup[0]}'); ids must be unique")
+    resumed = (ctx.out / BUILD_FILE).is_file()
     ctx.out.mkdir(parents=True, exist_ok=True)
     check_resume(ctx)
     i, n = shard
     mine = [r for k, r in enumerate(recs) if k % n == i]
     summary = BuildSummary(out=ctx.out, total=len(recs), in_shard=len(mine))
+    if resumed:  # a killed run's half-written files (not in notes: a resumed build writes what an uninterrupted one does)
+        summary.removed_tmp = remove_stale_tmp(ctx.out, started)
 
     def record(res: VideoResult) -> None:
         summary.stage_done.update(res.done)
@@ -464,7 +475,7 @@ def _video_row(
         row.update(status="failed", reason=f"{e['stage']}: {e['reason']}", fg_ok=False, bg_ok=False)
         return row, None, None, None, ""
     with np.load(st.path("frames", rec.video_id, "npz"), allow_pickle=False) as z:  # lazy: frames stay packed
-        fr = {k: z[k] for k in ("info", "eval_pos", "rgb_mean", "n_pixels", "src_index")}
+        fr = {k: z[k] for k in ("info", "eval_pos", "rgb_mean", "n_pixels", "src_index", "n_promised") if k in z.files}
     seg = json.loads(st.path("segment", rec.video_id, "json").read_text())
     masks = decode_rle(seg["rle"])
     all_cov = coverage(masks)
@@ -483,6 +494,9 @@ def _video_row(
     low, high = int((cov < cfg.cov_min).sum()), int((cov > cfg.cov_max).sum())
     residual = bool(row["residual_cov"] > cfg.max_residual)  # NaN (not measured) is never above
     notes = []
+    truncated = "n_promised" in fr
+    if truncated:
+        notes.append(f"truncated: header promises {int(fr['n_promised'])} frames, {int(n)} decode")
     if low:
         notes.append(f"person < {cfg.cov_min:g} of frame on {low} frames")
     if high:
@@ -493,7 +507,7 @@ def _video_row(
     row["bg_ok"] = not (high or residual)
     row["notes"] = "; ".join(notes)
     flags = [f for f, on in (("no_human", row["frames_no_human"]), ("flicker", row["flicker"]),
-                             ("low_cov", low), ("high_cov", high), ("residual", residual)) if on]
+                             ("low_cov", low), ("high_cov", high), ("residual", residual), ("truncated", truncated)) if on]
     row["flags"] = ";".join(flags)
     objects = seg.get("objects")
     obj_cov = coverage(decode_rle(objects["rle"])) if objects else None
@@ -576,9 +590,11 @@ def finalize(ctx: BuildContext, recs: list[VideoRecord], summary: BuildSummary) 
             colour += col
     manifest = pd.DataFrame(rows)
     ok = manifest[manifest["status"] == "ok"]
+    write_csv(out / "manifest.csv", manifest)  # also when every video failed: it holds each one's reason
     if ok.empty:
-        raise HatError("no usable video: every video failed (see manifest.csv reasons)")
-    write_csv(out / "manifest.csv", manifest)
+        reasons = Counter(manifest["reason"].astype(str))
+        common = "; ".join(f"{k}x {r}" for r, k in reasons.most_common(2))
+        raise HatError(f"no usable video: all {len(manifest)} failed ({common}); every reason is in {out / 'manifest.csv'}")
     write_csv(out / "mask_quality.csv", pd.concat(quality, ignore_index=True))
     write_text(out / "classes.txt", "".join(f"{c}\n" for c in classes))
 

@@ -7,15 +7,48 @@ complete: resuming a killed build just skips the artifacts already there.
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import io
 import json
 import os
 import re
+import tempfile
 from pathlib import Path
 from typing import Any, Iterator
 
 import numpy as np
+
+from .errors import HatError
+
+
+def check_out_dir(out: str | os.PathLike, what: str = "results") -> None:
+    """Refuse, before any work, a directory that neither exists nor can be made under its nearest existing folder.
+
+    Tries a file there (removed at once): permissions alone miss read-only mounts and /proc, where root may
+    "write" but nothing can be created.
+    """
+    out = Path(out)
+    p = out
+    while not p.exists() and p != p.parent:
+        p = p.parent
+    if not p.is_dir():
+        raise HatError(f"cannot write {what} to {out}: {p} is not a directory")
+    try:
+        fd, probe = tempfile.mkstemp(prefix=".hat-probe.tmp-", dir=p)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as e:
+        why = "no permission to write in" if e.errno in (errno.EACCES, errno.EPERM, errno.EROFS) else "cannot create files in"
+        raise HatError(f"cannot write {what} to {out}: {why} {p} ({e.strerror})") from None
+
+
+def check_out_file(out: str | os.PathLike, what: str) -> None:
+    """:func:`check_out_dir` for a file to write: not a directory, and its folder writable or creatable."""
+    out = Path(out)
+    if out.is_dir():
+        raise HatError(f"cannot write {what} to {out}: it is a directory (give a file name)")
+    check_out_dir(out.parent, what)
 
 
 @contextlib.contextmanager
@@ -30,6 +63,47 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     finally:
         if tmp.exists():
             tmp.unlink()
+
+
+#: A temporary file untouched this long is a leftover whatever wrote it (a writer on another machine included).
+STALE_TMP_S = 3600.0
+#: ... and one whose writer process is gone from this machine, once untouched this long (writes take seconds).
+DEAD_WRITER_TMP_S = 60.0
+_TMP_PID = re.compile(r"\.tmp-(\d+)$")
+
+
+def remove_stale_tmp(root: str | os.PathLike, started: float) -> int:
+    """Remove the ``*.tmp-<pid>`` files killed writers left under ``root``; returns how many.
+
+    Only files last written before ``started`` (this run's start), and of those only ones whose writer is
+    gone from this machine (untouched for :data:`DEAD_WRITER_TMP_S`) or that are untouched for
+    :data:`STALE_TMP_S`: shards of the same build writing here at the same time keep their files.
+    """
+    removed = 0
+    for p in Path(root).rglob("*.tmp-*"):
+        try:
+            age = started - p.stat().st_mtime
+        except FileNotFoundError:  # renamed into place meanwhile
+            continue
+        m = _TMP_PID.search(p.name)
+        gone = m is not None and not _process_alive(int(m.group(1)))
+        if age > STALE_TMP_S or (gone and age > DEAD_WRITER_TMP_S):
+            with contextlib.suppress(FileNotFoundError):
+                p.unlink()
+                removed += 1
+    return removed
+
+
+def _process_alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError):
+        return True
+    return True
 
 
 def write_bytes(path: str | os.PathLike, data: bytes) -> None:

@@ -28,20 +28,28 @@ def fabricate(arch: str, size: str, d: Path) -> tuple[str, dict]:
     import open_clip
 
     torch.manual_seed(0)
-    base = {k: v for k, v in open_clip.create_model(SIZES[size]).state_dict().items()}
+    if size == "tiny":  # smoke tests: one block per tower, every layout and code path of the real sizes
+        from open_clip.model import CLIP, CLIPTextCfg, CLIPVisionCfg
+
+        net = CLIP(64, CLIPVisionCfg(layers=1, width=64, patch_size=32, image_size=224),
+                   CLIPTextCfg(layers=1, width=64, heads=1), quick_gelu=True)
+    else:
+        net = open_clip.create_model(SIZES[size])
+    base = {k: v for k, v in net.state_dict().items()}
+    dim, text_width = base["text_projection"].shape[1], base["ln_final.weight"].shape[0]
     torch.save(base, d / "base.pt")
     if arch == "clip":
         return str(d / "base.pt"), {}
     if arch == "vificlip":
         sd = {("module.image_encoder." + k[7:] if k.startswith("visual.") else "module." + ("" if k == "logit_scale" else "text_encoder.") + k): v
               for k, v in base.items() if k != "token_embedding.weight"}
-        sd["module.prompt_learner.complete_text_embeddings"] = torch.zeros(400, 77, 512)
+        sd["module.prompt_learner.complete_text_embeddings"] = torch.zeros(400, 77, text_width)
         torch.save({"model": sd, "epoch": 0, "config": {"DATA": {"NUM_FRAMES": 8}}}, d / "vifi.pth")
         return str(d / "vifi.pth"), {"clip_weights": str(d / "base.pt")}
     if arch == "actionclip":
         from hat.models.actionclip import TemporalTransformer
 
-        fusion = TemporalTransformer(512, 77, heads=8).state_dict()
+        fusion = TemporalTransformer(dim, 77, heads=max(1, dim // 64)).state_dict()
         torch.save({"epoch": 0, "model_state_dict": {k: v.half() for k, v in base.items()},
                     "fusion_model_state_dict": {"module." + k: v for k, v in fusion.items()}}, d / "actionclip.pt")
         return str(d / "actionclip.pt"), {}
@@ -51,9 +59,15 @@ def fabricate(arch: str, size: str, d: Path) -> tuple[str, dict]:
     if arch == "xclip":
         from transformers import XCLIPConfig, XCLIPModel
 
-        patch = 32 if size == "b32" else 16
-        cfg = XCLIPConfig(vision_config={"patch_size": patch, "num_frames": 8, "mit_num_attention_heads": 8},
-                          prompt_num_attention_heads=8)
+        patch = 16 if size == "b16" else 32
+        if size == "tiny":
+            small = {"hidden_size": 64, "intermediate_size": 128, "num_hidden_layers": 1, "num_attention_heads": 1}
+            cfg = XCLIPConfig(text_config=small, vision_config={**small, "patch_size": patch, "num_frames": 8, "mit_hidden_size": 64,
+                                                                "mit_intermediate_size": 128, "mit_num_attention_heads": 1},
+                              projection_dim=64, prompt_layers=1, prompt_num_attention_heads=1)
+        else:
+            cfg = XCLIPConfig(vision_config={"patch_size": patch, "num_frames": 8, "mit_num_attention_heads": 8},
+                              prompt_num_attention_heads=8)
         XCLIPModel(cfg).save_pretrained(d / "xclip")
         return str(d / "xclip"), {}
     raise SystemExit(f"unknown adapter {arch}")
@@ -106,24 +120,34 @@ def main() -> None:
     ap.add_argument("--classes", type=int, default=40, help="classes whose prompts are embedded (Kinetics: 400)")
     ap.add_argument("--adapters", default=",".join(ADAPTERS))
     ap.add_argument("--one", help=argparse.SUPPRESS)
+    ap.add_argument("--tiny", action="store_true", help=argparse.SUPPRESS)  # smoke test: one-block towers, not a real size
     args = ap.parse_args()
+    if args.tiny:
+        args.size = "tiny"
     if args.one:
         print(json.dumps(run_one(args.one, args)))
         return
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, device {args.device}, {args.precision}, ViT-{args.size.upper()}")
     print(f"{'adapter':<11}{'frames/clip':>12}{'views':>6}{'load s':>8}{'prompts':>9}{'text s':>8}{'frames/s':>10}"
           f"{'clips/s':>9}{'peak RSS GiB':>14}{'peak GPU GiB':>14}", flush=True)
+    failed = []
     for arch in args.adapters.split(","):
-        cmd = [sys.executable, __file__, "--one", arch, "--size", args.size, "--device", args.device,
-               "--precision", args.precision, "--clips", str(args.clips), "--batch", str(args.batch),
-               "--classes", str(args.classes)]
-        res = subprocess.run(cmd, capture_output=True, text=True)
-        if res.returncode:
-            print(f"{arch:<11} failed: {res.stderr.strip().splitlines()[-1] if res.stderr.strip() else res.returncode}", flush=True)
-            continue
-        r = json.loads(res.stdout.strip().splitlines()[-1])
+        if args.tiny:  # smoke test: one process (its peak memory is then the largest so far, not the adapter's own)
+            r = run_one(arch, args)
+        else:
+            cmd = [sys.executable, __file__, "--one", arch, "--size", args.size, "--device", args.device,
+                   "--precision", args.precision, "--clips", str(args.clips), "--batch", str(args.batch),
+                   "--classes", str(args.classes)]
+            res = subprocess.run(cmd, capture_output=True, text=True)
+            if res.returncode:
+                print(f"{arch:<11} failed: {res.stderr.strip().splitlines()[-1] if res.stderr.strip() else res.returncode}", flush=True)
+                failed.append(arch)
+                continue
+            r = json.loads(res.stdout.strip().splitlines()[-1])
         print(f"{arch:<11}{r['frames_per_clip']:>12}{r['views']:>6}{r['load_s']:>8}{r['prompts']:>9}{r['text_s']:>8}"
               f"{r['frames_per_s']:>10}{r['clips_per_s']:>9}{r['peak_rss_gib']:>14}{r.get('peak_gpu_gib', '-'):>14}", flush=True)
+    if failed:
+        sys.exit(f"failed: {', '.join(failed)}")
 
 
 if __name__ == "__main__":

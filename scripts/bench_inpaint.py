@@ -79,6 +79,7 @@ def main() -> None:
     ap.add_argument("--length", type=int, help=argparse.SUPPRESS)
     ap.add_argument("--ckpt", help=argparse.SUPPRESS)
     ap.add_argument("--align", help=argparse.SUPPRESS)
+    ap.add_argument("--tiny", action="store_true", help=argparse.SUPPRESS)  # smoke test: all runs in this process
     args = ap.parse_args()
     if args.backend:
         print(json.dumps(run_one(args)))
@@ -96,13 +97,19 @@ def main() -> None:
         torch.manual_seed(0)
         torch.save(InpaintGenerator(E2FGVIArch(hq=args.variant == "hq")).state_dict(), ckpt)
         jobs = [("propagate", n, a) for a in ("none", "auto") for n in lengths] + [("e2fgvi", n, "") for n in lengths]
+        failed = []
         for backend, n, align in jobs:
+            if args.tiny:  # peak memory is then the largest so far, not the run's own
+                one = argparse.Namespace(**{**vars(args), "backend": backend, "length": n, "ckpt": str(ckpt), "align": align or "none"})
+                rows.append(run_one(one))
+                continue
             cmd = [sys.executable, __file__, "--backend", backend, "--length", str(n), "--ckpt", str(ckpt),
                    "--align", align or "none", "--device", args.device, "--precision", args.precision,
                    "--size", args.size, "--max-ref", str(args.max_ref)]
             r = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
             if r.returncode != 0:
                 print(f"{backend} {n}: failed: {(r.stderr.strip().splitlines() or ['?'])[-1]}")
+                failed.append(f"{backend} {n}")
                 continue
             rows.append(json.loads(r.stdout.strip().splitlines()[-1]))
     print(f"{'inpainter':<28} {'frames':>6} {'frames/s':>9} {'windows':>7} {'s/window':>8} {'buffered':>8} {'peak MiB':>9}")
@@ -116,6 +123,8 @@ def main() -> None:
               f"{max(len(w.local) + len(w.refs) for w in wins)} frames, {len(needed_frames(wins))} frames decoded and "
               "segmented")
     print("(the real per-window cost: --size 256x340 --max-ref 30 --lengths 60 --device cuda --precision fp16)")
+    if failed:
+        sys.exit(f"failed: {', '.join(failed)}")
 
 if __name__ == "__main__":
     main()

@@ -26,9 +26,11 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 
 
-def fabricate(d: Path, sam: str) -> dict[str, str]:
-    from gsam_fixtures import make_gdino
+def fabricate(d: Path, sam: str, tiny: bool = False) -> dict[str, str]:
+    from gsam_fixtures import make_gdino, make_grounded_sam
 
+    if tiny:  # smoke test: the tests' one-block models, same layouts and code paths
+        return {**make_grounded_sam(d, "tiny"), "gdino_size": 96}
     g = make_gdino(d / "gdino", "real")
     builder = importlib.import_module("segment_anything.build_sam")
     torch.manual_seed(0)
@@ -93,6 +95,7 @@ def main() -> None:
     ap.add_argument("--batch", type=int, default=2)
     ap.add_argument("--component", help=argparse.SUPPRESS)
     ap.add_argument("--opts", help=argparse.SUPPRESS)
+    ap.add_argument("--tiny", action="store_true", help=argparse.SUPPRESS)  # smoke test: tiny models, one process
     args = ap.parse_args()
     if args.component:
         print(json.dumps(run_component(args)))
@@ -100,9 +103,15 @@ def main() -> None:
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, device {args.device}, {args.precision}, "
           f"{args.frames} frames of 640x360, batch {args.batch}")
     with tempfile.TemporaryDirectory() as tmp:
-        opts = fabricate(Path(tmp), args.sam)
+        opts = fabricate(Path(tmp), args.sam, args.tiny)
         rows = []
         for comp in ("selfie", "gdino", "sam-encoder", "sam-decoder"):
+            if args.tiny:  # peak memory is then the largest so far, not the component's own
+                try:
+                    rows.append(run_component(argparse.Namespace(**{**vars(args), "component": comp, "opts": json.dumps(opts)})))
+                except Exception as e:  # noqa: BLE001 - as a child process's failure is reported
+                    print(f"{comp:<14} skipped: {type(e).__name__}: {e}")
+                continue
             cmd = [sys.executable, __file__, "--component", comp, "--opts", json.dumps(opts), "--sam", args.sam,
                    "--device", args.device, "--precision", args.precision, "--frames", str(args.frames),
                    "--batch", str(args.batch)]

@@ -26,7 +26,7 @@ def test_ucf101_official_splits(tmp_path):
     (lists / "trainlist01.txt").write_text("Archery/v_Archery_g08_c01.avi 2\n")
     video(root / "Archery" / "v_Archery_g01_c01.avi")
     video(root / "YoYo" / "v_YoYo_g02_c03.avi", seed=1)
-    src = SOURCES.create("ucf101", root=str(root))
+    src = SOURCES.create("ucf101", root=str(root), subset=True)
     assert src.classes == ["ApplyEyeMakeup", "Archery", "YoYo"] and src.build_defaults == {"k_close": 5, "k_far": 30}
     recs = src.records("val")
     assert [(r.video_id, r.label) for r in recs] == [("v_Archery_g01_c01", 1), ("v_YoYo_g02_c03", 2), ("v_ApplyEyeMakeup_g01_c01", 0)]
@@ -35,7 +35,7 @@ def test_ucf101_official_splits(tmp_path):
         src.probe(recs[2])
     assert len(src.records("train")) == 1
     with pytest.raises(HatError, match="ucf101 split file not found"):
-        SOURCES.create("ucf101", root=str(root), split_id=2).records("val")
+        SOURCES.create("ucf101", root=str(root), split_id=2, subset=True).records("val")
     with pytest.raises(HatError, match="split_id must be 1, 2 or 3"):
         SOURCES.create("ucf101", root=str(root), split_id=4)
 
@@ -48,7 +48,7 @@ def test_hmdb51_split_files(tmp_path):
     (splits / "cartwheel_test_split1.txt").write_text("cart_1.avi 2 \n")
     (splits / "cartwheel_test_split2.txt").write_text("cart_1.avi 1 \n")
     video(root / "brush_hair" / "April_09_brush_hair_u_nm_np1_ba_goo_0.avi")
-    src = SOURCES.create("hmdb51", root=str(root))
+    src = SOURCES.create("hmdb51", root=str(root), subset=True)
     assert src.classes == ["brush_hair", "cartwheel"]
     recs = src.records("val")
     assert [(r.video_id, r.label) for r in recs] == [("April_09_brush_hair_u_nm_np1_ba_goo_0", 0), ("cart_1", 1)]
@@ -77,6 +77,90 @@ def test_ssv2_templates_and_object_placeholders(tmp_path):
     with pytest.raises(HatError, match="template 'Juggling \\[something\\]' of video 2 is not a class"):
         SOURCES.create("ssv2", root=str(root), labels=str(tmp_path / "something-something-v2-labels.json"),
                        annotations=str(tmp_path / "bad.json")).records("val")
+
+
+UCF_SOME = {1: "ApplyEyeMakeup", 2: "ApplyLipstick", 36: "HandstandPushups", 37: "HandstandWalking", 101: "YoYo"}
+
+
+def _ucf_tree(tmp_path, drop=()):
+    """classInd.txt as released (101 classes, the real names where the test looks), minus ``drop``."""
+    lists = tmp_path / "UCF-101" / "ucfTrainTestlist"
+    lists.mkdir(parents=True)
+    names = {i: UCF_SOME.get(i, f"Class{i:03d}") for i in range(1, 102)}
+    (lists / "classInd.txt").write_text("".join(f"{i} {c}\n" for i, c in names.items() if i not in drop))
+    (lists / "testlist01.txt").write_text("HandstandPushups/v_HandstandPushups_g01_c01.avi\nYoYo/v_YoYo_g01_c01.avi\n")
+    (lists / "trainlist01.txt").write_text("HandstandPushups/v_HandstandPushups_g08_c01.avi 37\n")
+    return tmp_path / "UCF-101"
+
+
+def test_ucf101_labels_are_the_written_indices(tmp_path):
+    root = _ucf_tree(tmp_path / "full")
+    src = SOURCES.create("ucf101", root=str(root))
+    assert [r.label for r in src.records("val")] == [35, 100] and src.classes[35] == "HandstandPushups"
+    with pytest.raises(HatError, match="HandstandPushups_g08_c01.avi is labelled 37, but classInd.txt numbers HandstandPushups 36"):
+        src.records("train")
+
+
+@pytest.mark.parametrize("drop,why", [
+    ((20,), r"index 20 is missing \(between 'Class019' and 'Class021'\): UCF101 labels are the written indices 1..101"),
+    ((101,), r"100 classes, UCF101 has 101 \(last: 100 Class100\); .*-S subset=true"),
+])
+def test_ucf101_missing_class_line_refused(tmp_path, drop, why):
+    root = _ucf_tree(tmp_path, drop)
+    with pytest.raises(HatError, match=why):
+        SOURCES.create("ucf101", root=str(root))
+    if drop == (20,):  # not even a subset may have a gap: it would shift HandstandPushups 36 -> 35
+        with pytest.raises(HatError, match="index 20 is missing"):
+            SOURCES.create("ucf101", root=str(root), subset=True)
+
+
+def _hmdb_tree(tmp_path, drop=()):
+    from hat.sources.hmdb51 import HMDB51_CLASSES
+
+    splits = tmp_path / "hmdb51" / "testTrainMulti_7030_splits"
+    splits.mkdir(parents=True)
+    for c in HMDB51_CLASSES:
+        if c not in drop:
+            (splits / f"{c}_test_split1.txt").write_text(f"{c}_1.avi 2 \n")
+    return tmp_path / "hmdb51"
+
+
+def test_hmdb51_labels_do_not_depend_on_the_files_present(tmp_path):
+    from hat.sources.hmdb51 import HMDB51_CLASSES
+
+    src = SOURCES.create("hmdb51", root=str(_hmdb_tree(tmp_path / "full")))
+    assert src.classes == list(HMDB51_CLASSES) and len(src.classes) == 51
+    assert {r.video_id: r.label for r in src.records("val")}["wave_1"] == 50
+    root = _hmdb_tree(tmp_path / "cut", drop=("cartwheel",))
+    with pytest.raises(HatError, match="no cartwheel_test_split1.txt: HMDB51 has 51 classes and a missing one would shift"):
+        SOURCES.create("hmdb51", root=str(root))
+    (root / "testTrainMulti_7030_splits" / "cartwheel_test_split1.txt").write_text("")
+    (root / "testTrainMulti_7030_splits" / "juggle_test_split1.txt").write_text("")
+    with pytest.raises(HatError, match="'juggle_test_split1.txt' is not an HMDB51 class"):
+        SOURCES.create("hmdb51", root=str(root))
+    with pytest.raises(HatError, match="hmdb51 subset must be true or false"):
+        SOURCES.create("hmdb51", root=str(root), subset="maybe")
+
+
+def test_hmdb51_close_far_defaults_do_not_overlap(tmp_path):
+    from hat.config import BuildConfig
+
+    src = SOURCES.create("hmdb51", root=str(_hmdb_tree(tmp_path)))
+    cfg = BuildConfig(source="hmdb51").resolved(src.build_defaults)
+    assert (cfg.k_close, cfg.k_far) == (5, 15) and cfg.k_close + cfg.k_far <= len(src.classes) - 1
+
+
+@pytest.mark.parametrize("split", ["test", "validation", ""])
+def test_ssv2_unknown_split_is_one_line(tmp_path, split):
+    (tmp_path / "labels.json").write_text(json.dumps({"Pushing something": "0"}))
+    src = SOURCES.create("ssv2", root=str(tmp_path), labels=str(tmp_path / "labels.json"))
+    with pytest.raises(HatError, match=rf"unknown ssv2 split '{split}' \(valid: train, val; .*-S annotations=") as e:
+        src.records(split)
+    assert "\n" not in str(e.value)
+    (tmp_path / "test.json").write_text(json.dumps([{"id": "7"}]))
+    with pytest.raises(HatError, match="video 7 has no template .*-S annotations="):
+        SOURCES.create("ssv2", root=str(tmp_path), labels=str(tmp_path / "labels.json"),
+                       annotations=str(tmp_path / "test.json")).records(split or "test")
 
 
 def test_mimetics_labels_index_kinetics(tmp_path):

@@ -178,3 +178,30 @@ def test_mask_quality_flags_and_temporal_smoothing(tiny_bench, tmp_path):
         with pytest.raises(HatError, match="mask_smooth|flicker_ratio"):
             build(tiny_config(**bad), tmp_path / "bad")
     assert not (tmp_path / "bad").exists()
+
+
+def test_resume_removes_stale_tmp_files_only(bench_copy):
+    """A killed writer's ``*.tmp-<pid>`` goes on resume; a live or recent writer's (another shard's) stays."""
+    import subprocess
+    import sys
+
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()
+    dead, alive = child.pid, os.getppid()
+    now = time.time()
+    art = bench_copy / "artifacts" / "inpaint"
+    files = {
+        f".x.npz.tmp-{dead}": (now - 120, False),        # writer gone, untouched for 2 minutes: leftover
+        f".y.npz.tmp-{alive}": (now - 120, True),        # writer alive here: kept
+        f".z.npz.tmp-{alive}": (now - 7200, False),      # untouched for 2 hours: leftover whoever wrote it
+        f".w.npz.tmp-{dead}": (now - 5, True),           # another machine's shard writing right now: kept
+        ".hat-probe.tmp-abcd": (now - 120, True),        # no pid, recent: kept
+    }
+    for name, (mtime, _) in files.items():
+        (art / name).write_bytes(b"half")
+        os.utime(art / name, (mtime, mtime))
+    before = (bench_copy / "benchmark.yaml").read_bytes()
+    s = build(tiny_config(), bench_copy)
+    assert s.removed_tmp == 2
+    assert {n for n in files if (art / n).exists()} == {n for n, (_, keep) in files.items() if keep}
+    assert (bench_copy / "benchmark.yaml").read_bytes() == before

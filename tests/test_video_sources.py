@@ -129,3 +129,62 @@ def test_real_kinetics_frames_roundtrip_through_video_io(tmp_path):
     write_video(tmp_path / "k.mp4", frames, fps=30)
     assert np.array_equal(read_frames(tmp_path / "k.mp4", np.arange(8)), frames)
     assert probe(tmp_path / "k.mp4").width == frames.shape[2]
+
+
+def _truncated_avi(path, frames, keep=0.45):
+    """An MJPEG AVI whose header promises every frame, cut so that only the first ~``keep`` decode."""
+    import av
+
+    with av.open(str(path), "w") as c:
+        s = c.add_stream("mjpeg", rate=10)
+        s.width, s.height, s.pix_fmt = frames.shape[2], frames.shape[1], "yuvj420p"
+        for f in frames:
+            for p in s.encode(av.VideoFrame.from_ndarray(f, format="rgb24")):
+                c.mux(p)
+        for p in s.encode():
+            c.mux(p)
+    data = path.read_bytes()
+    path.write_bytes(data[: int(len(data) * keep)])
+
+
+def test_truncated_means_well_short_of_the_header():
+    from hat.video import is_truncated
+
+    assert is_truncated(250, 114) and is_truncated(30, 13) and is_truncated(100, 97)
+    assert not is_truncated(300, 299) and not is_truncated(300, 297) and not is_truncated(30, 28)
+
+
+def test_truncated_video_is_kept_and_flagged(tmp_path):
+    vids = tmp_path / "videos"
+    rows = []
+    for label, cls in enumerate(["jump", "run"]):
+        for i in range(2):
+            write_video(vids / f"{cls}_{i}.mp4", person_clip(label, t=30), fps=10)
+            rows.append({"path": f"{cls}_{i}.mp4", "label": cls})
+    _truncated_avi(vids / "cut.avi", person_clip(0, t=30))
+    assert probe(vids / "cut.avi").n_frames == 30
+    rows.append({"path": "cut.avi", "label": "jump"})
+    pd.DataFrame(rows).to_csv(vids / "list.csv", index=False)
+    cfg = BuildConfig(source="csv", source_options={"list": str(vids / "list.csv")}, segmenter="test-bright",
+                      num_frames=4, context_frames=4, k_close=1, k_far=1, cov_max=0.5)
+    s = build(cfg, tmp_path / "bench")
+    assert s.complete and s.counts["ok"] == 5
+    man = pd.read_csv(tmp_path / "bench" / "manifest.csv", keep_default_na=False).set_index("video_id")
+    cut = man.loc["cut"]
+    assert cut["status"] == "ok" and "truncated" in cut["flags"].split(";") and 0 < cut["n_frames"] < 30
+    assert f"truncated: header promises 30 frames, {cut['n_frames']} decode" in cut["notes"]
+    assert not man.drop(index="cut")["flags"].str.contains("truncated").any()
+
+
+def test_every_video_failed_still_writes_the_manifest(tmp_path):
+    vids = tmp_path / "videos"
+    vids.mkdir()
+    (vids / "broken.mp4").write_bytes(b"garbage" * 50)
+    pd.DataFrame([{"path": "broken.mp4", "label": "a"}, {"path": "gone.mp4", "label": "b"}]).to_csv(vids / "list.csv", index=False)
+    cfg = BuildConfig(source="csv", source_options={"list": str(vids / "list.csv")}, segmenter="test-bright")
+    with pytest.raises(HatError, match=r"no usable video: all 2 failed \(1x frames: .*manifest.csv") as e:
+        build(cfg, tmp_path / "bench")
+    assert "\n" not in str(e.value)
+    man = pd.read_csv(tmp_path / "bench" / "manifest.csv", keep_default_na=False).set_index("video_id")
+    assert (man["status"] == "failed").all() and "missing video file" in man.loc["gone", "reason"]
+    assert "frames:" in man.loc["broken", "reason"] and not (tmp_path / "bench" / "benchmark.yaml").exists()

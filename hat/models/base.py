@@ -168,25 +168,37 @@ def read_checkpoint(path: str | Path, trust: bool = False) -> dict:
 
     import torch
 
+    import warnings
+
+    from ..weights import not_a_checkpoint, torch_error_line
+
     path = Path(path)
+    bad = not_a_checkpoint(path)
+    if bad:
+        raise HatError(f"{path}: {bad}")
     if path.suffix == ".safetensors":
         from safetensors.torch import load_file
 
         try:
             return dict(load_file(str(path)))
         except Exception as e:  # noqa: BLE001
-            raise HatError(f"{path}: cannot read safetensors file ({e})") from None
+            raise HatError(f"{path}: not a readable safetensors file ({torch_error_line(e)})") from None
+    if _is_torchscript(path):
+        try:
+            with warnings.catch_warnings():  # torch.jit.load's deprecation notice is not the user's concern
+                warnings.simplefilter("ignore", FutureWarning)
+                return dict(torch.jit.load(str(path), map_location="cpu").state_dict())
+        except Exception as e:  # noqa: BLE001
+            raise HatError(f"{path}: a zip archive with TorchScript parts, but not a TorchScript archive torch can load "
+                           f"({torch_error_line(e)})") from None
     try:
-        if _is_torchscript(path):
-            return dict(torch.jit.load(str(path), map_location="cpu").state_dict())
         aliases = [(getattr(collections, cls), name) for name, cls in _PLAIN_ALIASES.items()]
         with torch.serialization.safe_globals(aliases):
             obj = torch.load(path, map_location="cpu", weights_only=not trust)
     except Exception as e:  # noqa: BLE001 - torch raises many types for bad or unsafe files
-        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         if not trust and ("weights_only" in str(e).lower() or "weights only" in str(e).lower()):
             raise HatError(f"{path}: holds pickled objects beyond tensors and plain data; load it only if you trust it (--trust-checkpoint)") from None
-        raise HatError(f"{path}: cannot read checkpoint ({first})") from None
+        raise HatError(f"{path}: cannot read checkpoint ({torch_error_line(e)})") from None
     if not isinstance(obj, dict):
         raise HatError(f"{path}: checkpoint is a {type(obj).__name__}, expected a dict")
     return obj

@@ -169,3 +169,12 @@ def require_file(path: str | None, what: str, hint: str) -> Path:
     if not p.exists():
         raise HatError(f"{what} not found: {path}")
     return p
+
+
+def bool_option(value: Any, what: str) -> bool:
+    """A true/false ``-S`` option (the command line gives YAML booleans); anything else is refused."""
+    from ..errors import HatError
+
+    if not isinstance(value, bool):
+        raise HatError(f"{what} must be true or false (got '{value}')")
+    return value

@@ -47,7 +47,10 @@ class SSv2(VideoFileSource):
         return list(self._classes)
 
     def records(self, split: str) -> list[VideoRecord]:
-        path = Path(self.annotations) if self.annotations else self.labels_path.with_name(SPLIT_FILES.get(split, ""))
+        if not self.annotations and split not in SPLIT_FILES:
+            raise HatError(f"unknown ssv2 split '{split}' (valid: {', '.join(sorted(SPLIT_FILES))}; the released test list has "
+                           "no labels); for another labelled list give it with -S annotations=<file.json>")
+        path = Path(self.annotations) if self.annotations else self.labels_path.with_name(SPLIT_FILES[split])
         if not path.is_file():
             raise HatError(f"ssv2 split file not found: {path} (give it with -S annotations=...)")
         try:
@@ -56,7 +59,10 @@ class SSv2(VideoFileSource):
             raise HatError(f"{path}: not JSON ({e})") from None
         out = []
         for it in items:
-            tpl = it.get("template", "")
+            if "template" not in it:
+                raise HatError(f"{path}: video {it.get('id')} has no template (a list without labels, such as the test "
+                               "list?); give a labelled list with -S annotations=<file.json>")
+            tpl = it["template"]
             if _key(tpl) not in self._index:
                 raise HatError(f"{path}: template '{tpl}' of video {it.get('id')} is not a class of {self.labels_path.name}")
             vid = str(it["id"])
