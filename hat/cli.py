@@ -355,19 +355,27 @@ def import_pairs(folder, classes_file, out) -> None:
 
 @cli.command(name="train-demo")
 @click.option("--bench", type=click.Path(), help="take the source (and its train split) from this benchmark")
-@click.option("--arch", required=True, help="demo-frame or demo-motion")
-@click.option("--out", required=True, type=click.Path(dir_okay=False), help="checkpoint file to write")
-@click.option("--epochs", type=int, default=25, show_default=True)
+@click.option("--arch", "archs", required=True, multiple=True, help="demo-frame or demo-motion (repeatable, with --out)")
+@click.option("--out", "outs", required=True, multiple=True, type=click.Path(dir_okay=False),
+              help="checkpoint file to write, one per --arch in the same order")
+@click.option("--epochs", type=int, help="training epochs [the arch's recipe: frame 25, motion 20]")
 @click.option("--seed", type=int, default=0, show_default=True)
-def train_demo_cmd(bench, arch, out, epochs, seed) -> None:
-    """Train an embedded demo model on the synthetic source's train split."""
+def train_demo_cmd(bench, archs, outs, epochs, seed) -> None:
+    """Train embedded demo models on the synthetic source's train split (clips rendered once for all)."""
     import torch
     import yaml
 
-    from .models.demo import train_demo
+    from .models.demo import ARCHS, load_clips, train_demo
     from .sources import SOURCES
-    from .store import atomic_path
+    from .store import atomic_path, check_out_file
 
+    if len(archs) != len(outs):
+        raise HatError(f"give one --out per --arch ({len(archs)} --arch, {len(outs)} --out)")
+    bad = [a for a in archs if a not in ARCHS]
+    if bad:
+        raise HatError(f"unknown demo arch '{bad[0]}' (valid: {', '.join(ARCHS)})")
+    for out in outs:
+        check_out_file(Path(out), "the checkpoint")
     if bench:
         meta = yaml.safe_load((Path(bench) / "build.yaml").read_text()) if (Path(bench) / "build.yaml").is_file() else None
         if meta is None:
@@ -377,10 +385,12 @@ def train_demo_cmd(bench, arch, out, epochs, seed) -> None:
     else:
         src = SOURCES.create("synthetic")
         frames = 16
-    ckpt = train_demo(arch, src, num_frames=frames, epochs=epochs, seed=seed, log=_say)
-    with atomic_path(out) as tmp:
-        torch.save(ckpt, tmp)
-    _say(f"wrote {out}")
+    data = load_clips(src, "train", frames)
+    for arch, out in zip(archs, outs):
+        ckpt = train_demo(arch, src, num_frames=frames, epochs=epochs, seed=seed, log=_say, data=data)
+        with atomic_path(out) as tmp:
+            torch.save(ckpt, tmp)
+        _say(f"wrote {out}")
 
 
 @cli.command(name="list")

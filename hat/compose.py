@@ -157,5 +157,5 @@ def action_swap(
     bgm = None if bg_masks is None else resize_cover(np.asarray(bg_masks, dtype=bool)[idx], h, w, nearest=True)
     dy, dx = paste_offset(fg_masks, bgm, placement)
     m = shift(fg_masks, dy, dx)
-    bg[m] = shift(fg_frames, dy, dx)[m]  # bg is a fresh array (indexed, then resized)
+    np.copyto(bg, shift(fg_frames, dy, dx), where=m[..., None])  # bg is a fresh array (indexed, then resized)
     return bg

@@ -51,22 +51,36 @@ class FrameNet(nn.Module):
 
 
 class MotionNet(nn.Module):
-    """The same CNN on frame differences, then a temporal convolution: it cannot see a still scene."""
+    """3D convolutions over frame differences at half resolution: it cannot see a still scene.
+
+    Differences keep only what moves (the person), and the 3D kernels see how the limbs move
+    together over time, which per-frame features pooled before the temporal step did not.
+    """
 
     def __init__(self, num_classes: int, width: int = 16):
         super().__init__()
-        self.features = _cnn(width)
-        self.temporal = nn.Conv1d(4 * width, 4 * width, 3, padding=1)
+
+        def block(cin: int, cout: int, stride) -> list[nn.Module]:
+            return [nn.Conv3d(cin, cout, 3, stride, 1, bias=False), nn.BatchNorm3d(cout), nn.ReLU(inplace=True)]
+
+        self.features = nn.Sequential(
+            *block(3, width, (1, 2, 2)), *block(width, 2 * width, 2), *block(2 * width, 4 * width, 2),
+            nn.AdaptiveAvgPool3d(1), nn.Flatten(),
+        )
         self.head = nn.Linear(4 * width, num_classes)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        d = x[:, 1:] - x[:, :-1]
-        b, t = d.shape[:2]
-        f = self.features(d.flatten(0, 1)).view(b, t, -1).transpose(1, 2)
-        return self.head(F.relu(self.temporal(f)).mean(2))
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # [B,T,3,H,W]
+        b, t, c, h, w = x.shape
+        x = F.avg_pool2d(x.flatten(0, 1), 2).view(b, t, c, h // 2, w // 2)
+        return self.head(self.features((x[:, 1:] - x[:, :-1]).transpose(1, 2)))
 
 
 NETS = {"demo-frame": FrameNet, "demo-motion": MotionNet}
+#: each network's training recipe; ``net`` versions the architecture so an older checkpoint is named, not misread
+RECIPES: dict[str, dict[str, Any]] = {
+    "demo-frame": {"net": 1, "epochs": 25, "lr": 2e-3, "schedule": "constant", "augment": False},
+    "demo-motion": {"net": 2, "epochs": 20, "lr": 5e-3, "schedule": "onecycle", "augment": True},
+}
 
 
 def to_tensor(clips: np.ndarray, size: int) -> torch.Tensor:
@@ -85,7 +99,11 @@ class DemoClassifier(VideoClassifier):
         arch = checkpoint.get("hat_arch")
         if arch not in NETS:
             raise HatError(f"not a demo checkpoint (hat_arch={arch!r}; valid: {', '.join(ARCHS)})")
-        cfg = checkpoint["arch_config"]
+        cfg = dict(checkpoint["arch_config"])
+        version = cfg.pop("net", 1)
+        if version != RECIPES[arch]["net"]:
+            raise HatError(f"{path or arch}: a {arch} checkpoint of network version {version}, this hat builds version "
+                           f"{RECIPES[arch]['net']}; retrain it with 'hat train-demo --arch {arch}'")
         self.net = NETS[arch](**cfg)
         self.net.load_state_dict(checkpoint["state_dict"], strict=True)
         self.net.eval().to(device)
@@ -136,29 +154,46 @@ def load_clips(source: Source, split: str, num_frames: int) -> tuple[np.ndarray,
     return np.stack(clips), np.array([r.label for r in recs])
 
 
+def augment(x: torch.Tensor, gen: torch.Generator, shift: int = 8) -> torch.Tensor:
+    """Mirror half the clips and move the batch by up to ``shift`` pixels: where the person stands is a nuisance."""
+    flip = (torch.rand(len(x), generator=gen) < 0.5).view(-1, 1, 1, 1, 1)
+    x = torch.where(flip, x.flip(-1), x)
+    dy, dx = (int(v) for v in torch.randint(-shift, shift + 1, (2,), generator=gen))
+    return torch.roll(x, (dy, dx), (-2, -1))
+
+
 def train_demo(
     arch: str,
     source: Source,
     *,
     split: str = "train",
     num_frames: int = 16,
-    epochs: int = 25,
+    epochs: int | None = None,
     batch_size: int = 32,
-    lr: float = 2e-3,
+    lr: float | None = None,
     width: int = 16,
     seed: int = 0,
     log=None,
+    data: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> dict:
-    """Train a demo model on a source's split; returns a checkpoint dict (tensors and plain data)."""
+    """Train a demo model on a source's split; returns a checkpoint dict (tensors and plain data).
+
+    ``data``: the split's (clips, labels) as :func:`load_clips` gives them, when already loaded.
+    """
     if arch not in NETS:
         raise HatError(f"unknown demo arch '{arch}' (valid: {', '.join(ARCHS)})")
+    recipe = RECIPES[arch]
+    epochs = int(epochs or recipe["epochs"])
+    lr = float(lr or recipe["lr"])
     torch.manual_seed(seed)
-    clips, labels = load_clips(source, split, num_frames)
+    clips, labels = data if data is not None else load_clips(source, split, num_frames)
     size = int(clips.shape[2])
     x_all = to_tensor(clips, size)
     y_all = torch.from_numpy(labels).long()
     net = NETS[arch](num_classes=len(source.classes), width=width)
     opt = torch.optim.Adam(net.parameters(), lr=lr)
+    steps = epochs * -(-len(x_all) // batch_size)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps) if recipe["schedule"] == "onecycle" else None
     gen = torch.Generator().manual_seed(seed)
     t0 = time.time()
     for epoch in range(epochs):
@@ -167,22 +202,30 @@ def train_demo(
         total, correct, loss_sum = 0, 0, 0.0
         for k in range(0, len(order), batch_size):
             idx = order[k : k + batch_size]
-            logits = net(x_all[idx])
+            x = augment(x_all[idx], gen) if recipe["augment"] else x_all[idx]
+            logits = net(x)
             loss = F.cross_entropy(logits, y_all[idx])
             opt.zero_grad()
             loss.backward()
             opt.step()
+            if sched is not None:
+                sched.step()
             loss_sum += loss.item() * len(idx)
             correct += int((logits.argmax(1) == y_all[idx]).sum())
             total += len(idx)
         if log:
             log(f"{arch} epoch {epoch + 1}/{epochs}: loss {loss_sum / total:.3f}, train acc {correct / total:.3f} ({time.time() - t0:.0f} s)")
+    config = {"num_classes": len(source.classes), "width": width}
+    train = {"source": source.name, "source_options": source.options(), "split": split, "epochs": epochs,
+             "batch_size": batch_size, "lr": lr, "seed": seed, "videos": len(x_all)}
+    if recipe["net"] != 1:  # version-1 checkpoints keep their exact former contents
+        config["net"] = recipe["net"]
+        train.update(schedule=recipe["schedule"], augment=recipe["augment"])
     return {
         "hat_arch": arch,
-        "arch_config": {"num_classes": len(source.classes), "width": width},
+        "arch_config": config,
         "classes": list(source.classes),
         "input": {"num_frames": num_frames, "size": size},
-        "train": {"source": source.name, "source_options": source.options(), "split": split, "epochs": epochs,
-                  "batch_size": batch_size, "lr": lr, "seed": seed, "videos": len(x_all)},
+        "train": train,
         "state_dict": {k: v.detach().clone() for k, v in net.state_dict().items()},
     }

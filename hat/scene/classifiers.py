@@ -11,13 +11,16 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
-import torch
 
 from ..errors import HatError
 from . import SCENE_MODELS, SceneModel
+
+if TYPE_CHECKING:  # torch is imported where a network is built: registering these backends stays light
+    import torch
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -28,6 +31,8 @@ class TimmClassifierScene(SceneModel):
 
     def __init__(self, net: torch.nn.Module, *, resize: tuple[int, int] | int, crop: int, mean, std,
                  device: str = "cpu", batch: int = 64):
+        import torch
+
         from ..models.clip_common import resolve_device
 
         self.device = resolve_device(device)
@@ -48,15 +53,19 @@ class TimmClassifierScene(SceneModel):
             f = cv2.resize(f, size, interpolation=cv2.INTER_AREA)
             y, x = (f.shape[0] - self.crop) // 2, (f.shape[1] - self.crop) // 2
             out.append(f[y : y + self.crop, x : x + self.crop])
+        import torch
+
         x = torch.from_numpy(np.stack(out)).permute(0, 3, 1, 2).float().div_(255)
         return (x - self.mean) / self.std
 
-    @torch.no_grad()
     def frame_descriptors(self, frames: np.ndarray) -> np.ndarray:
+        import torch
+
         probs = []
-        for i in range(0, len(frames), self.batch):
-            x = self._prepare(frames[i : i + self.batch]).to(self.device)
-            probs.append(self.net(x).float().softmax(-1).cpu().numpy())
+        with torch.no_grad():
+            for i in range(0, len(frames), self.batch):
+                x = self._prepare(frames[i : i + self.batch]).to(self.device)
+                probs.append(self.net(x).float().softmax(-1).cpu().numpy())
         return np.concatenate(probs).astype(np.float32)
 
 
@@ -68,6 +77,7 @@ PLACES365_ARCHS = ("resnet18", "resnet50", "wideresnet18")
 def places365_arch_net(arch: str) -> torch.nn.Module:
     """The network a CSAIL ``arch`` names, random weights; timm's ResNet has torchvision's (CSAIL's) key names."""
     import timm
+    import torch
 
     net = timm.create_model("resnet50" if arch == "resnet50" else "resnet18", pretrained=False, num_classes=365)
     if arch == "wideresnet18":
@@ -101,6 +111,8 @@ def places365_arch(ckpt: str, obj: dict, sd: dict, arch: str | None) -> str:
 
 
 def places365_net(ckpt: str, arch: str | None = None) -> tuple[torch.nn.Module, str]:
+    import torch
+
     from ..models.base import read_checkpoint
     from ..models.clip_common import check_keys
 
@@ -204,6 +216,7 @@ class ImageNetLite0(TimmClassifierScene):
 
     def __init__(self, device: str = "cpu", batch: int = 64):
         import timm
+        import torch
 
         path = lite0_weights()
         sd = torch.load(path, map_location="cpu", weights_only=True)
