@@ -179,3 +179,13 @@ def test_mimetics_labels_index_kinetics(tmp_path):
         SOURCES.create("mimetics", annotations=str(tmp_path / "mimetics.csv"))
     with pytest.raises(HatError, match="evaluation only"):
         src.records("train")
+
+
+def test_hmdb51_official_names_match_the_shared_label_list():
+    from conftest import SHARED
+    from hat.sources.hmdb51 import HMDB51_CLASSES
+
+    ref = SHARED / "data" / "labels" / "hmdb51.txt"
+    if not ref.is_file():
+        pytest.skip("../shared/data/labels/hmdb51.txt not present")
+    assert list(HMDB51_CLASSES) == [ln.strip() for ln in ref.read_text().splitlines() if ln.strip()]
