@@ -40,7 +40,8 @@ from .scene.ranking import class_means, extremes_table, heatmap_png, l1_distance
 from .segmenters import SEGMENTERS, Segmenter
 from .sources import SOURCES, Source, VideoRecord
 from .store import (
-    ArtifactStore, check_out_dir, first_difference, read_npz, remove_stale_tmp, sha256_file, sha256_tree, write_bytes, write_csv, write_json, write_npz, write_text,
+    ArtifactStore, check_out_dir, first_difference, read_npz, remove_stale_tmp, sha256_file, sha256_tree, write_bytes,
+    write_csv, write_json, write_npz, write_text,
 )
 from .video import ShortVideo, is_truncated, resize_short_side, segment_indices, spread_indices
 
