@@ -88,6 +88,9 @@ def cli() -> None:
 @click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True, help="parallel processes (1 or more)")
 @click.option("--pairs-file", type=click.Path(dir_okay=False),
               help="use these swaps instead of sampling (e.g. from 'hat import-pairs'); unusable ones are dropped and counted")
+@click.option("--manifest", type=click.Path(file_okay=False),
+              help="rebuild a published manifest (manifests/NAME): its videos, frames, pairs and settings; give only "
+                   "--source, -S and --out (and weight files)")
 def build(**kw) -> None:
     """Generate a counterfactual benchmark (resumable: rerun the same command to continue)."""
     from .config import AUTO_SEGMENTER, BuildConfig, parse_options
@@ -97,7 +100,14 @@ def build(**kw) -> None:
 
     shard = parse_shard(kw.pop("shard"))
     workers = kw.pop("workers")
-    out = kw.pop("out") or str(Path("benchmarks") / SOURCES.resolve(kw["source"]))
+    manifest = kw.pop("manifest")
+    if manifest:
+        from .manifest import load_manifest
+
+        manifest = load_manifest(manifest)
+        if not _given("source"):
+            kw["source"] = manifest.meta["config"]["source"]
+    out = kw.pop("out") or str(Path("benchmarks") / (manifest.name if manifest else SOURCES.resolve(kw["source"])))
     opts = {k: parse_options(kw.pop(f"{k}_opt"), k) for k in ("source", "segmenter", "inpainter", "scene")}
     _backend_flags(kw, opts)
     cfg = BuildConfig(
@@ -111,6 +121,13 @@ def build(**kw) -> None:
         swap_types=_csv_list(kw["swap_types"]) or [], placement=kw["placement"], seed=kw["seed"], limit=kw["limit"],
         pairs_file=kw["pairs_file"],
     )
+    if manifest:
+        from .manifest import apply_manifest
+
+        names = {"swap_types", "num_frames", "context_frames", "short_side", "segmenter", "inpainter", "scene", "k_close",
+                 "k_far", "cov_min", "cov_max", "mask_smooth", "flicker_ratio", "max_residual", "repeats", "placement",
+                 "seed", "split", "source"}
+        cfg = apply_manifest(cfg, manifest, {k for k in names if _given(k)})
     with progress_bar("build") as update:
         s = run_build(cfg, out, shard=shard, workers=workers, progress=update)
     t = Table(title=f"hat build → {s.out}", show_header=True)
@@ -136,6 +153,13 @@ def build(**kw) -> None:
         _say("pairs: " + (", ".join(f"{k} {v}" for k, v in c["pairs"].items()) or "none"))
     for note in s.notes:
         _note(note)
+
+
+def _given(param: str) -> bool:
+    """Whether the user typed this option (not its default)."""
+    from click.core import ParameterSource
+
+    return click.get_current_context().get_parameter_source(param) not in (None, ParameterSource.DEFAULT)
 
 
 def _recorded_segmenter(out: Path) -> str:
@@ -351,6 +375,39 @@ def import_pairs(folder, classes_file, out) -> None:
     for line in report.lines():
         _say(line)
     _say(f"{len(pairs)} pairs → {out}")
+
+
+@cli.command()
+@click.option("--bench", type=click.Path(file_okay=False), help="a finished benchmark to publish")
+@click.option("--from-hat-pairs", "hat_pairs", type=click.Path(file_okay=False),
+              help="instead: a folder of HAT-style actionswap_*_N.pickle lists (read as plain data)")
+@click.option("--classes", "classes_file", type=click.Path(dir_okay=False), help="--from-hat-pairs: class names in label order")
+@click.option("--videos", "videos_file", type=click.Path(dir_okay=False),
+              help="--from-hat-pairs: the split's video list '<class>/<video> <n_frames> <label>' [the paired videos]")
+@click.option("--source", help="--from-hat-pairs: the source that rebuilds it (k400, ucf101)")
+@click.option("--out", required=True, type=click.Path(file_okay=False), help="manifest folder (manifests/NAME)")
+@click.option("--name", help="manifest name [the --out folder's name]")
+@click.option("--overwrite", is_flag=True, help="replace the manifest already in --out")
+def publish(bench, hat_pairs, classes_file, videos_file, source, out, name, overwrite) -> None:
+    """Write a benchmark's definition without pixels (videos, frames, fingerprints, pairs, settings) to rebuild anywhere."""
+    from .manifest import publish_bench, publish_hat_pairs
+
+    if bool(bench) == bool(hat_pairs):
+        raise HatError("give one of --bench DIR (a built benchmark) or --from-hat-pairs FOLDER (HAT-style pickles)")
+    if bench:
+        extra = [f for f, v in (("--classes", classes_file), ("--videos", videos_file), ("--source", source)) if v]
+        if extra:
+            raise HatError(f"{extra[0]} goes with --from-hat-pairs; --bench takes them from the benchmark")
+        m = publish_bench(bench, out, name=name, overwrite=overwrite)
+    else:
+        if not classes_file or not source:
+            raise HatError("--from-hat-pairs needs --classes FILE (names in label order) and --source (k400, ucf101)")
+        m = publish_hat_pairs(hat_pairs, classes_file, source, out, name=name, videos_file=videos_file, overwrite=overwrite)
+    for line in m.meta.get("report") or []:
+        _say(line)
+    c = m.meta["counts"]
+    _say(f"manifest {m.name} ({m.hash}): {c['videos']} videos, pairs " + ", ".join(f"{k} {v}" for k, v in c["pairs"].items())
+         + f" → {out}")
 
 
 @cli.command(name="train-demo")

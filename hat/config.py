@@ -28,7 +28,7 @@ BACKENDS = ("source", "segmenter", "inpainter", "scene")
 #: the settings the per-video artifacts depend on, besides the backends
 ARTIFACT_SETTINGS = ("num_frames", "context_frames", "short_side", "mask_smooth")
 #: which videos are built; a video's artifacts do not depend on them
-SELECTION_SETTINGS = ("split", "limit")
+SELECTION_SETTINGS = ("split", "limit", "manifest")
 #: what only manifest.csv, pairs.csv and benchmark.yaml depend on
 AGGREGATE_SETTINGS = (
     "cov_min", "cov_max", "flicker_ratio", "max_residual", "k_close", "k_far", "repeats", "swap_types", "placement",
@@ -66,6 +66,7 @@ class BuildConfig:
     min_videos_per_class: int = 2
     limit: int | None = None  # only the first N videos of the split (a quick look)
     pairs_file: str | None = None  # use these swaps (e.g. HAT's published ones) instead of sampling
+    manifest: str | None = None  # rebuild this published manifest: its videos, frames and pairs (hat.manifest)
 
     def resolved(self, source_defaults: dict[str, Any], *, source_masks: bool = False) -> "BuildConfig":
         """Fill unset fields from the source's conventions, then the global defaults; validate.
@@ -111,6 +112,8 @@ class BuildConfig:
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
         d["mask_mean"], d["mask_std"] = list(self.mask_mean), list(self.mask_std)
+        if d["manifest"] is None:  # recorded only when used: other builds keep their bytes
+            del d["manifest"]
         return d
 
     @classmethod

@@ -282,7 +282,8 @@ def evaluate(
     sampler = FrameSampler(model.sampling)
     meta = {
         "model": model.describe(),
-        "benchmark": {"name": bench.name, "path": str(bench.root), "hash": bench.hash, "classes": bench.classes},
+        "benchmark": {"name": bench.name, "path": str(bench.root), "hash": bench.hash, "classes": bench.classes,
+                      **({"manifest": bench.meta["manifest"]} if "manifest" in bench.meta else {})},
         "eval": {"sets": sets, "batch_size": batch_size, "num_frames": sampler.sampling.num_frames,
                  "bench_num_frames": bench.config["num_frames"]},
     }

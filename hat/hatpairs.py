@@ -51,6 +51,8 @@ class ImportReport:
     missing_classes: list[str] = field(default_factory=list)  # never a foreground in any file
     label_mismatches: int = 0  # background label index disagreeing with its class folder
     wrong_class_same: int = 0  # 'same' pairs whose background is another class
+    frames: dict[str, int] = field(default_factory=dict)  # background video -> its frame count (first file that gives it)
+    frame_conflicts: int = 0  # background videos given different frame counts in different files
 
     def lines(self) -> list[str]:
         out = [f"{f}: {n} pairs" for f, n in sorted(self.files.items())]
@@ -100,6 +102,9 @@ def import_hat_pairs(folder: str | Path, classes: list[str]) -> tuple[pd.DataFra
                 if c not in index:
                     raise HatError(f"{p}: class '{c}' is not in the class list ({len(classes)} classes)")
             bl = int(val[2])
+            nf = int(val[1])
+            if rep.frames.setdefault(bv, nf) != nf:
+                rep.frame_conflicts += 1
             if bl != index[bc]:
                 rep.label_mismatches += 1
             if set_name == "swap_same" and bc != fc:

@@ -17,7 +17,7 @@ COLUMNS = (
     ["benchmark", "model", "arch", "protocol", "n_videos", "oacc", "oacc_top5", "bo_acc", "bor", "ho_acc", "hor"]
     + [f"{m}_{t}{s}" for t in SWAP_TYPES for m in ("shacc", "sberr") for s in ("", "_std")]
     + ["p_top1", "b_top1", "obj_box_top1", "obj_shape_top1", "p_obj_top1", "n_foregrounds", "repeats", "model_hash",
-       "bench_hash", "hat_version"]
+       "bench_hash", "manifest", "hat_version"]
 )
 KEY = ["benchmark", "bench_hash", "model", "model_hash", "protocol"]
 
@@ -30,8 +30,14 @@ def row_from_results(res: dict[str, Any]) -> dict[str, Any]:
         benchmark=res["benchmark"]["name"], bench_hash=res["benchmark"].get("hash", ""),
         model=res["model"].get("name", ""), arch=res["model"].get("arch", ""), protocol=res["model"].get("protocol", ""),
         model_hash=res["model"].get("hash", ""), hat_version=res.get("hat_version", ""),
+        manifest=manifest_label(res["benchmark"].get("manifest")),
     )
     return row
+
+
+def manifest_label(ref: dict[str, Any] | None) -> str:
+    """``name@hash``: rows with the same label were rebuilt from the same published definition."""
+    return f"{ref['name']}@{ref['hash']}" if ref else ""
 
 
 def load_rows(paths: list[str | Path]) -> pd.DataFrame:
@@ -96,6 +102,10 @@ def to_markdown(df: pd.DataFrame) -> str:
             return f"{100 * float(v):.1f}"
         return str(v)
 
+    with_manifest = "manifest" in df.columns and df["manifest"].fillna("").astype(str).ne("").any()
+    if with_manifest:  # only then: boards without manifests keep their layout
+        shown.insert(1, "manifest")
+        heads.insert(1, "manifest")
     lines = ["| " + " | ".join(heads) + " |", "|" + "|".join("---" for _ in heads) + "|"]
     repeated = df.duplicated(["benchmark", "model"], keep=False) if len(df) else pd.Series(dtype=bool)
     for i, r in enumerate(df.to_dict("records")):
@@ -112,7 +122,25 @@ def to_markdown(df: pd.DataFrame) -> str:
     lines += ["", f"n: usable videos (OAcc, BOR, HOR, P-top1 and B-top1 are over all of them) / foregrounds × repeats "
                   f"(SHAcc and SBErr are over foregrounds only); \"small n\": fewer than {SMALL_N}, where a 95 % interval "
                   f"on an accuracy is wider than ±{100 * interval_halfwidth(SMALL_N):.0f} points."]
+    if with_manifest:
+        lines += [""] + comparability_notes(df)
     return "\n".join(lines) + "\n"
+
+
+def comparability_notes(df: pd.DataFrame) -> list[str]:
+    """Which rows share a manifest (the same published videos, frames and pairs: comparable) and which do not."""
+    label = df["manifest"].fillna("").astype(str)
+    out = []
+    for m in sorted(set(label) - {""}):
+        rows = df[label == m]
+        copies = rows["bench_hash"].astype(str).nunique()
+        also = (f"; built from {copies} local copies (n {', '.join(sorted(set(rows['n_videos'].map(lambda v: str(int(v)) if pd.notna(v) else '?'))))}): "
+                "videos missing from a copy differ, compare on the same benchmark hash for exact numbers") if copies > 1 else ""
+        out.append(f"- manifest {m}: {len(rows)} rows ({', '.join(rows['model'].astype(str))}) comparable{also}.")
+    lone = df[label == ""]
+    if len(lone):
+        out.append(f"- no manifest: {len(lone)} rows ({', '.join(lone['model'].astype(str))}), comparable only within one benchmark hash.")
+    return out
 
 
 def write_leaderboard(inputs: list[str | Path], out: str | Path, markdown: str | Path | None = None) -> pd.DataFrame:

@@ -60,6 +60,7 @@ class BuildContext:
     inpainter: Inpainter
     scene: SceneModel
     out: Path
+    manifest: Any = None  # hat.manifest.Manifest when rebuilding a published one
 
     @property
     def store(self) -> ArtifactStore:
@@ -82,7 +83,7 @@ def make_context(cfg: BuildConfig, out: str | Path) -> BuildContext:
     cfg.source = SOURCES.resolve(cfg.source)
     segmenter = SEGMENTERS.create(cfg.segmenter, **cfg.segmenter_options)
     segmenter.check_source(source)
-    return BuildContext(
+    ctx = BuildContext(
         cfg=cfg,
         source=source,
         segmenter=segmenter,
@@ -90,10 +91,20 @@ def make_context(cfg: BuildConfig, out: str | Path) -> BuildContext:
         scene=SCENE_MODELS.create(cfg.scene, **cfg.scene_options),
         out=Path(out),
     )
+    if cfg.manifest:
+        from .manifest import check_context, load_manifest
+
+        ctx.manifest = load_manifest(cfg.manifest)
+        check_context(ctx.manifest, cfg, source, {"segmenter": segmenter, "inpainter": ctx.inpainter, "scene": ctx.scene})
+    return ctx
 
 
 def split_records(ctx: BuildContext) -> list[VideoRecord]:
     recs = ctx.source.records(ctx.cfg.split)
+    if ctx.manifest is not None:
+        from .manifest import select_records
+
+        recs = select_records(ctx.manifest, recs, ctx.cfg.source, ctx.cfg.split)
     return recs[: ctx.cfg.limit] if ctx.cfg.limit else recs
 
 
@@ -577,8 +588,11 @@ def finalize(ctx: BuildContext, recs: list[VideoRecord], summary: BuildSummary) 
     classes = ctx.source.classes
     rederived = _rederived_notes(ctx)  # before anything of the previous aggregates is replaced
     rows, descs, weights, labels, colour, quality, hints = [], [], [], [], np.zeros(4), [], {}
+    check = _manifest_check(ctx, recs) if ctx.manifest is not None else None
     for rec in recs:
         row, desc, col, q, hint = _video_row(ctx, rec)
+        if check is not None and rec.video_id in check.excluded() and row["status"] == "ok":
+            row, desc, col, q, hint = _excluded_row(row, check), None, None, None, ""
         rows.append(row)
         if hint:
             hints[rec.video_id] = hint
@@ -616,7 +630,9 @@ def finalize(ctx: BuildContext, recs: list[VideoRecord], summary: BuildSummary) 
     })
     notes = summary.notes
     notes[:0] = rederived
-    if cfg.pairs_file:
+    if ctx.manifest is not None:
+        pairs, report = _manifest_pairs(ctx, check, manifest, dist, notes)
+    elif cfg.pairs_file:
         from .hatpairs import pairs_from_file
 
         pairs, dropped = pairs_from_file(cfg.pairs_file, manifest, classes, dist, ranks(dist), cfg.swap_types)
@@ -630,6 +646,8 @@ def finalize(ctx: BuildContext, recs: list[VideoRecord], summary: BuildSummary) 
             k_close=cfg.k_close, k_far=cfg.k_far, seed=cfg.seed,
         )
     write_csv(out / "pairs.csv", pairs)
+    if ctx.manifest is not None:
+        notes += _manifest_ranking_notes(ctx.manifest, dist, classes)
 
     n_others = len(classes) - 1
     if {"close", "far"} <= set(cfg.swap_types) and cfg.k_close + cfg.k_far > n_others:
@@ -655,9 +673,13 @@ def finalize(ctx: BuildContext, recs: list[VideoRecord], summary: BuildSummary) 
     }
     if report.missing:  # why a set has fewer (or no) pairs; 'hat eval --sets' quotes it
         summary.counts["pairs_missing"] = report.missing_by_set()
+    if check is not None:
+        summary.counts["manifest"] = {**check.counts, "videos": len(check.table), "pairs_kept": len(pairs),
+                                      "pairs_expected": check.pairs_expected}
     bench = {
         "format": 1,
         "name": out.name,
+        **({"manifest": ctx.manifest.ref()} if ctx.manifest is not None else {}),
         "hat_version": __version__,
         "classes": len(classes),
         **ctx.identity(),
@@ -668,12 +690,86 @@ def finalize(ctx: BuildContext, recs: list[VideoRecord], summary: BuildSummary) 
         "hashes": {
             name: sha256_file(out / name)
             for name in ("manifest.csv", "mask_quality.csv", "classes.txt", "scene_distance.csv", "scene_ranking.csv", "scene_extremes.csv",
-                         "scene_heatmap.png", "scene_top.csv", "pairs.csv")
+                         "scene_heatmap.png", "scene_top.csv", "pairs.csv", "manifest_check.csv")
             if (out / name).is_file()
         }
         | {"artifacts": sha256_tree(out / "artifacts")},
     }
     write_text(out / BENCH_FILE, yaml.safe_dump(bench, sort_keys=False))
+
+
+# ----------------------------------------------------------------------------- rebuilding a manifest
+
+
+def _manifest_check(ctx: BuildContext, recs: list[VideoRecord]) -> Any:
+    """Each manifest video against what this build decoded (size, evaluation frames, fingerprints); written as
+    manifest_check.csv. Videos that are missing, of another size or another content are left out of the benchmark."""
+    from .manifest import CHECK_FILE, check_rows, stored_facts
+
+    facts: dict[str, dict[str, Any]] = {}
+    for rec in recs:
+        err = ctx.store.path("errors", rec.video_id, "json")
+        if err.is_file():
+            e = json.loads(err.read_text())
+            facts[rec.video_id] = {"failed": f"{e['stage']}: {e['reason']}"}
+            continue
+        path = ctx.store.path("frames", rec.video_id, "npz")
+        n, h, w, _ = read_npz(path, ("info",))["info"]
+        facts[rec.video_id] = {"n_frames": int(n), "height": int(h), "width": int(w),
+                               **(stored_facts(path) if ctx.manifest.fingerprints else {})}
+    check = check_rows(ctx.manifest, facts)
+    write_csv(ctx.out / CHECK_FILE, check.table)
+    return check
+
+
+def _excluded_row(row: dict[str, Any], check: Any) -> dict[str, Any]:
+    hit = check.table[check.table["video_id"] == row["video_id"]].iloc[0]
+    return {**row, "status": "excluded", "reason": f"manifest: {hit['status']} ({hit['detail']})", "fg_ok": False, "bg_ok": False}
+
+
+def _manifest_pairs(ctx: BuildContext, check: Any, manifest: pd.DataFrame, dist: np.ndarray,
+                    notes: list[str]) -> tuple[pd.DataFrame, PairReport]:
+    """The manifest's pairs where both videos were rebuilt (nothing resampled); the dropped ones counted in the notes."""
+    from .hatpairs import pairs_from_file
+    from .manifest import summary_note
+
+    m, cfg = ctx.manifest, ctx.cfg
+    given = m.pairs()
+    check.pairs_expected = int(given["set"].isin([f"swap_{t}" for t in cfg.swap_types]).sum())
+    pairs, dropped = pairs_from_file(m.path("pairs.csv.gz"), manifest, ctx.source.classes, dist, ranks(dist), cfg.swap_types)
+    if "seed" in given.columns:  # the published seed column, where pairs were given to the published build
+        key = ["set", "repeat", "fg_video", "bg_video"]
+        pairs["seed"] = pairs[key].merge(given[key + ["seed"]].astype({"repeat": int}), on=key, how="left")["seed"].astype("int64").values
+    elif m.meta.get("pair_seeds") == "derived" and len(pairs):
+        from .manifest import derived_seeds
+
+        pairs["seed"] = derived_seeds(pairs, cfg.seed)
+    report = PairReport()
+    report.made.update(Counter(pairs["set"]))
+    notes.append(summary_note(m, check, len(pairs), check.pairs_expected))
+    for why, k in sorted(dropped.items()):
+        notes.append(f"{k:,} of the manifest's pairs dropped: {why}")
+    return pairs, report
+
+
+def _manifest_ranking_notes(m: Any, dist: np.ndarray, classes: list[str]) -> list[str]:
+    """Whether this build's scene ranking is the published one (pairs are the manifest's either way)."""
+    from .manifest import read_table
+
+    path = m.path("scene_ranking.csv.gz")
+    if not path.is_file():
+        return []
+    theirs = read_table(path, {"class": str, "other": str})
+    mine = ranking_table(dist, classes)
+    key = ["class", "rank", "other"]
+    if len(theirs) == len(mine) and (theirs[key].astype(str).values == mine[key].astype(str).values).all():
+        return []
+    if len(theirs) == len(mine):
+        differ = sorted({c for c, x, y in zip(mine["class"], mine["other"].astype(str), theirs["other"].astype(str)) if x != y})
+    else:
+        differ = sorted(set(mine["class"]))
+    return [f"scene ranking differs from manifest {m.name}'s for {len(differ)} classes (e.g. {_few(differ, 3)}); "
+            "the pairs are the manifest's, their rank and scene_distance columns this build's"]
 
 
 REDERIVED = "re-derived from aggregates"
@@ -689,8 +785,8 @@ def _rederived_notes(ctx: BuildContext) -> list[str]:
         return []
     old = yaml.safe_load(path.read_text()) or {}
     before, now = old.get("config") or {}, json.loads(json.dumps(ctx.cfg.to_dict()))
-    changed = [f"{k} {_shown(before.get(k, '(unset)'))} -> {_shown(now[k])}"
-               for k in SELECTION_SETTINGS + AGGREGATE_SETTINGS if before.get(k, "(unset)") != now[k]]
+    changed = [f"{k} {_shown(before.get(k, '(unset)'))} -> {_shown(now.get(k, '(unset)'))}"
+               for k in SELECTION_SETTINGS + AGGREGATE_SETTINGS if before.get(k, "(unset)") != now.get(k, "(unset)")]
     if not changed:
         return [n for n in old.get("notes") or [] if str(n).startswith(REDERIVED)]
     return [f"{REDERIVED} {sha256_file(path)[:16]} with {', '.join(changed)}"]
