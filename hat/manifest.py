@@ -56,8 +56,9 @@ REBUILD_DATA = {
 
 # Video check outcomes (manifest_check.csv ``status``); the first three keep a video out of the rebuild.
 MISSING, DIFFERENT_SIZE, DIFFERENT_CONTENT = "missing", "different size", "different content fingerprint"
+DIFFERENT_LABEL = "different label"
 DIFFERENT_ENCODE, DIFFERENT_COUNT, OK = "different encode", "different frame count", "ok"
-EXCLUDING = (MISSING, DIFFERENT_SIZE, DIFFERENT_CONTENT)
+EXCLUDING = (MISSING, DIFFERENT_LABEL, DIFFERENT_SIZE, DIFFERENT_CONTENT)
 
 
 # ----------------------------------------------------------------------------- fingerprints
@@ -102,6 +103,8 @@ def compare_video(want: dict[str, Any], got: dict[str, Any] | None, fingerprints
     """(status, detail) of a local video against the manifest's row; ``got`` None: not built here."""
     if got is None:
         return MISSING, ""
+    if "label" in got and int(got["label"]) != int(want["label"]):
+        return DIFFERENT_LABEL, f"label {got['label']} here, {int(want['label'])} ({want['class']}) in the manifest"
     def known(v: Any) -> bool:
         return v not in (None, "") and not (isinstance(v, float) and np.isnan(v))
 
@@ -517,9 +520,12 @@ def check_context(manifest: Manifest, cfg: Any, source: Any, backends: dict[str,
             raise HatError(f"{bk} is '{got.name}', manifest {manifest.name} was built with '{want['name']}'")
         mine_opts = portable_options(got.options())
         for k, v in want["options"].items():
-            if mine_opts.get(k) != v:
+            mine = mine_opts.get(k)
+            if _is_file_option(v) and _is_file_option(mine) and "sha256_16" in v:  # weights: by content, not by name
+                mine, v = mine.get("sha256_16"), v["sha256_16"]
+            if mine != v:
                 hint = f" (pass its file: --{bk}-opt {k}=PATH)" if _is_file_option(v) else ""
-                raise HatError(f"{bk} {got.name} option {k}: {_shown(mine_opts.get(k, 'unset'))} here, "
+                raise HatError(f"{bk} {got.name} option {k}: {_shown(mine if mine is not None else 'unset')} here, "
                                f"{_shown(v)} in manifest {manifest.name}{hint}")
 
 
@@ -569,5 +575,8 @@ def summary_note(manifest: Manifest, rep: CheckReport, pairs_kept: int, pairs_to
     used = n - sum(c[s] for s in EXCLUDING)
     parts = [f"{c[s]:,} {s}" for s in EXCLUDING + (DIFFERENT_ENCODE, DIFFERENT_COUNT) if c[s]]
     why = f": {', '.join(parts)}" if parts else ""
+    off = rep.table[rep.table["status"] != OK].head(3)
+    eg = "; e.g. " + ", ".join(f"{v} ({s}{': ' + d if d else ''})" for v, s, d in zip(off["video_id"], off["status"], off["detail"])) \
+        if len(off) else ""
     return (f"manifest {manifest.name} ({manifest.hash}): {used:,} of {n:,} videos rebuilt{why} (each in {CHECK_FILE}); "
-            f"{pairs_kept:,} of {pairs_total:,} pairs kept")
+            f"{pairs_kept:,} of {pairs_total:,} pairs kept{eg}")

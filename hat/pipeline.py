@@ -715,7 +715,7 @@ def _manifest_check(ctx: BuildContext, recs: list[VideoRecord]) -> Any:
             continue
         path = ctx.store.path("frames", rec.video_id, "npz")
         n, h, w, _ = read_npz(path, ("info",))["info"]
-        facts[rec.video_id] = {"n_frames": int(n), "height": int(h), "width": int(w),
+        facts[rec.video_id] = {"label": rec.label, "n_frames": int(n), "height": int(h), "width": int(w),
                                **(stored_facts(path) if ctx.manifest.fingerprints else {})}
     check = check_rows(ctx.manifest, facts)
     write_csv(ctx.out / CHECK_FILE, check.table)

@@ -20,8 +20,8 @@ from hat.cli import main
 from hat.config import BuildConfig
 from hat.errors import HatError
 from hat.manifest import (
-    DIFFERENT_CONTENT, DIFFERENT_COUNT, DIFFERENT_ENCODE, DIFFERENT_SIZE, LOOK_TOLERANCE, MISSING, OK, apply_manifest,
-    compare_video, fingerprint, load_manifest, look_distance, publish_bench,
+    DIFFERENT_CONTENT, DIFFERENT_COUNT, DIFFERENT_ENCODE, DIFFERENT_LABEL, DIFFERENT_SIZE, LOOK_TOLERANCE, MISSING, OK,
+    apply_manifest, compare_video, fingerprint, load_manifest, look_distance, publish_bench,
 )
 from hat.pipeline import build
 
@@ -64,9 +64,12 @@ def test_fingerprint_tells_another_encode_from_another_video():
     for other in (v[:, :, ::-1], smooth_video(1)):  # mirrored; another video of the same size
         assert look_distance(look, fingerprint(other)[1]) > LOOK_TOLERANCE
 
-    want = {"n_frames": 100, "height": 64, "width": 80, "eval_frames": "0 12", "content_sha256": exact, "look": look}
+    want = {"label": 3, "class": "c", "n_frames": 100, "height": 64, "width": 80, "eval_frames": "0 12",
+            "content_sha256": exact, "look": look}
     got = dict(want)
     assert compare_video(want, got, True) == (OK, "")
+    assert compare_video(want, {**got, "label": 2}, True) == (DIFFERENT_LABEL, "label 2 here, 3 (c) in the manifest")
+    assert compare_video({"label": 3, "class": "c", "n_frames": ""}, {"label": 2, "n_frames": 9}, False)[0] == DIFFERENT_LABEL
     assert compare_video(want, None, True)[0] == MISSING
     assert compare_video(want, {**got, "width": 81}, True)[0] == DIFFERENT_SIZE
     assert compare_video(want, {**got, "n_frames": 99}, True) == (DIFFERENT_SIZE, "99 frames 64x80 here, 100 frames 64x80 in the manifest")

@@ -37,6 +37,7 @@ def test_every_command_refuses_an_out_it_cannot_make(tiny_bench, tmp_path, capsy
         "leaderboard": ["leaderboard", tmp_path / "no-results", "-o", base / "lb.csv"],
         "leaderboard --markdown": ["leaderboard", tmp_path / "no-results", "-o", tmp_path / "lb.csv", "--markdown", base / "lb.md"],
         "import-pairs": ["import-pairs", tmp_path / "pickles", "--classes", classes, "--out", base / "pairs.csv"],
+        "publish": ["publish", "--bench", tiny_bench, "--out", base / "manifest"],
     }
     for name, args in commands.items():
         assert main([str(a) for a in args]) == 2, name
