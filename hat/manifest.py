@@ -547,8 +547,11 @@ class CheckReport:
     counts: dict[str, int]
     pairs_expected: int = 0  # the manifest's pairs of the swap types built
 
-    def excluded(self) -> set[str]:
-        return set(self.table.loc[self.table["status"].isin(EXCLUDING), "video_id"])
+    def excluded(self) -> dict[str, dict[str, Any]]:
+        """Video id -> the manifest.csv fields that keep it out of the benchmark."""
+        t = self.table[self.table["status"].isin(EXCLUDING)]
+        return {v: {"status": "excluded", "reason": f"manifest: {s}" + (f" ({d})" if d else ""), "fg_ok": False, "bg_ok": False}
+                for v, s, d in zip(t["video_id"], t["status"], t["detail"])}
 
 
 def check_rows(manifest: Manifest, rows: dict[str, dict[str, Any]]) -> CheckReport:

@@ -589,10 +589,11 @@ def finalize(ctx: BuildContext, recs: list[VideoRecord], summary: BuildSummary) 
     rederived = _rederived_notes(ctx)  # before anything of the previous aggregates is replaced
     rows, descs, weights, labels, colour, quality, hints = [], [], [], [], np.zeros(4), [], {}
     check = _manifest_check(ctx, recs) if ctx.manifest is not None else None
+    excluded = check.excluded() if check is not None else {}
     for rec in recs:
         row, desc, col, q, hint = _video_row(ctx, rec)
-        if check is not None and rec.video_id in check.excluded() and row["status"] == "ok":
-            row, desc, col, q, hint = _excluded_row(row, check), None, None, None, ""
+        if rec.video_id in excluded and row["status"] == "ok":
+            row, desc, col, q, hint = {**row, **excluded[rec.video_id]}, None, None, None, ""
         rows.append(row)
         if hint:
             hints[rec.video_id] = hint
@@ -720,11 +721,6 @@ def _manifest_check(ctx: BuildContext, recs: list[VideoRecord]) -> Any:
     check = check_rows(ctx.manifest, facts)
     write_csv(ctx.out / CHECK_FILE, check.table)
     return check
-
-
-def _excluded_row(row: dict[str, Any], check: Any) -> dict[str, Any]:
-    hit = check.table[check.table["video_id"] == row["video_id"]].iloc[0]
-    return {**row, "status": "excluded", "reason": f"manifest: {hit['status']} ({hit['detail']})", "fg_ok": False, "bg_ok": False}
 
 
 def _manifest_pairs(ctx: BuildContext, check: Any, manifest: pd.DataFrame, dist: np.ndarray,
