@@ -251,14 +251,14 @@ def write_manifest(out: Path, meta: dict[str, Any], files: dict[str, bytes], car
 
 def portable_options(opts: dict[str, Any]) -> dict[str, Any]:
     """Backend options with local file paths replaced by the file's name and hash, and runtime options left out."""
-    from .models.base import file_hash
+    from .store import sha256_file
 
     out: dict[str, Any] = {}
     for k, v in sorted((opts or {}).items()):
         if k in RUNTIME_OPTIONS:
             continue
         if isinstance(v, str) and v and Path(v).is_file():
-            out[k] = {"file": Path(v).name, "sha256_16": file_hash(v)}
+            out[k] = {"file": Path(v).name, "sha256_16": sha256_file(v)[:16]}  # as hat.models.base.file_hash
         else:
             out[k] = v
     return json_plain(out)
@@ -583,3 +583,72 @@ def summary_note(manifest: Manifest, rep: CheckReport, pairs_kept: int, pairs_to
         if len(off) else ""
     return (f"manifest {manifest.name} ({manifest.hash}): {used:,} of {n:,} videos rebuilt{why} (each in {CHECK_FILE}); "
             f"{pairs_kept:,} of {pairs_total:,} pairs kept{eg}")
+
+
+def check_build(ctx: Any, recs: list) -> CheckReport:
+    """Each manifest video against what this build decoded (label, size, evaluation frames, fingerprints), written
+    as manifest_check.csv; the videos it keeps out are those of :data:`EXCLUDING` (called from pipeline.finalize)."""
+    import json
+
+    from .store import read_npz, write_csv
+
+    facts: dict[str, dict[str, Any]] = {}
+    for rec in recs:
+        err = ctx.store.path("errors", rec.video_id, "json")
+        if err.is_file():
+            e = json.loads(err.read_text())
+            facts[rec.video_id] = {"failed": f"{e['stage']}: {e['reason']}"}
+            continue
+        path = ctx.store.path("frames", rec.video_id, "npz")
+        n, h, w, _ = read_npz(path, ("info",))["info"]
+        facts[rec.video_id] = {"label": rec.label, "n_frames": int(n), "height": int(h), "width": int(w),
+                               **(stored_facts(path) if ctx.manifest.fingerprints else {})}
+    check = check_rows(ctx.manifest, facts)
+    write_csv(ctx.out / CHECK_FILE, check.table)
+    return check
+
+
+def rebuild_pairs(ctx: Any, check: CheckReport, videos: pd.DataFrame, dist: np.ndarray, notes: list[str]) -> tuple[pd.DataFrame, Any]:
+    """The manifest's pairs where both videos were rebuilt (nothing resampled), with this build's ranks; the dropped
+    ones counted in ``notes``. ``videos``: the build's manifest.csv table."""
+    from .hatpairs import pairs_from_file
+    from .pairs import PairReport
+    from .scene.ranking import ranks
+
+    m, cfg = ctx.manifest, ctx.cfg
+    given = m.pairs()
+    check.pairs_expected = int(given["set"].isin([f"swap_{t}" for t in cfg.swap_types]).sum())
+    pairs, dropped = pairs_from_file(m.path("pairs.csv.gz"), videos, ctx.source.classes, dist, ranks(dist), cfg.swap_types)
+    if "seed" in given.columns:  # the published seed column, where pairs were given to the published build
+        key = PAIR_COLUMNS
+        seeds = pairs[key].merge(given[key + ["seed"]].astype({"repeat": int}), on=key, how="left")["seed"]
+        pairs["seed"] = seeds.astype("int64").values
+    elif m.meta.get("pair_seeds") == "derived" and len(pairs):
+        pairs["seed"] = derived_seeds(pairs, cfg.seed)
+    report = PairReport()
+    report.made.update(Counter(pairs["set"]))
+    notes.append(summary_note(m, check, len(pairs), check.pairs_expected))
+    for why, k in sorted(dropped.items()):
+        notes.append(f"{k:,} of the manifest's pairs dropped: {why}")
+    return pairs, report
+
+
+def ranking_notes(m: Manifest, dist: np.ndarray, classes: list[str]) -> list[str]:
+    """Whether this build's scene ranking is the published one (the pairs are the manifest's either way)."""
+    from .scene.ranking import ranking_table
+
+    path = m.path("scene_ranking.csv.gz")
+    if not path.is_file():
+        return []
+    theirs = read_table(path, {"class": str, "other": str})
+    mine = ranking_table(dist, classes)
+    key = ["class", "rank", "other"]
+    if len(theirs) == len(mine) and (theirs[key].astype(str).values == mine[key].astype(str).values).all():
+        return []
+    if len(theirs) == len(mine):
+        differ = sorted({c for c, x, y in zip(mine["class"], mine["other"].astype(str), theirs["other"].astype(str)) if x != y})
+    else:
+        differ = sorted(set(mine["class"]))
+    eg = ", ".join(differ[:3]) + (f" and {len(differ) - 3} more" if len(differ) > 3 else "")
+    return [f"scene ranking differs from manifest {m.name}'s for {len(differ)} classes ({eg}); "
+            "the pairs are the manifest's, their rank and scene_distance columns this build's"]

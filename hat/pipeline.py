@@ -33,6 +33,7 @@ from . import __version__
 from .config import AGGREGATE_SETTINGS, ARTIFACT_SETTINGS, BACKENDS, SELECTION_SETTINGS, BuildConfig
 from .errors import HatError, VideoError
 from .inpainters import INPAINTERS, Inpainter
+from .manifest import check_build, ranking_notes, rebuild_pairs
 from .masks import coverage, decode_rle, encode_rle, flicker_frames, smooth_masks, temporal_iou
 from .pairs import PairReport, missing_pair_notes, sample_pairs
 from .scene import SCENE_MODELS, SceneModel
@@ -588,7 +589,7 @@ def finalize(ctx: BuildContext, recs: list[VideoRecord], summary: BuildSummary) 
     classes = ctx.source.classes
     rederived = _rederived_notes(ctx)  # before anything of the previous aggregates is replaced
     rows, descs, weights, labels, colour, quality, hints = [], [], [], [], np.zeros(4), [], {}
-    check = _manifest_check(ctx, recs) if ctx.manifest is not None else None
+    check = check_build(ctx, recs) if ctx.manifest is not None else None
     excluded = check.excluded() if check is not None else {}
     for rec in recs:
         row, desc, col, q, hint = _video_row(ctx, rec)
@@ -632,7 +633,7 @@ def finalize(ctx: BuildContext, recs: list[VideoRecord], summary: BuildSummary) 
     notes = summary.notes
     notes[:0] = rederived
     if ctx.manifest is not None:
-        pairs, report = _manifest_pairs(ctx, check, manifest, dist, notes)
+        pairs, report = rebuild_pairs(ctx, check, manifest, dist, notes)
     elif cfg.pairs_file:
         from .hatpairs import pairs_from_file
 
@@ -648,7 +649,7 @@ def finalize(ctx: BuildContext, recs: list[VideoRecord], summary: BuildSummary) 
         )
     write_csv(out / "pairs.csv", pairs)
     if ctx.manifest is not None:
-        notes += _manifest_ranking_notes(ctx.manifest, dist, classes)
+        notes += ranking_notes(ctx.manifest, dist, classes)
 
     n_others = len(classes) - 1
     if {"close", "far"} <= set(cfg.swap_types) and cfg.k_close + cfg.k_far > n_others:
@@ -697,75 +698,6 @@ def finalize(ctx: BuildContext, recs: list[VideoRecord], summary: BuildSummary) 
         | {"artifacts": sha256_tree(out / "artifacts")},
     }
     write_text(out / BENCH_FILE, yaml.safe_dump(bench, sort_keys=False))
-
-
-# ----------------------------------------------------------------------------- rebuilding a manifest
-
-
-def _manifest_check(ctx: BuildContext, recs: list[VideoRecord]) -> Any:
-    """Each manifest video against what this build decoded (size, evaluation frames, fingerprints); written as
-    manifest_check.csv. Videos that are missing, of another size or another content are left out of the benchmark."""
-    from .manifest import CHECK_FILE, check_rows, stored_facts
-
-    facts: dict[str, dict[str, Any]] = {}
-    for rec in recs:
-        err = ctx.store.path("errors", rec.video_id, "json")
-        if err.is_file():
-            e = json.loads(err.read_text())
-            facts[rec.video_id] = {"failed": f"{e['stage']}: {e['reason']}"}
-            continue
-        path = ctx.store.path("frames", rec.video_id, "npz")
-        n, h, w, _ = read_npz(path, ("info",))["info"]
-        facts[rec.video_id] = {"label": rec.label, "n_frames": int(n), "height": int(h), "width": int(w),
-                               **(stored_facts(path) if ctx.manifest.fingerprints else {})}
-    check = check_rows(ctx.manifest, facts)
-    write_csv(ctx.out / CHECK_FILE, check.table)
-    return check
-
-
-def _manifest_pairs(ctx: BuildContext, check: Any, manifest: pd.DataFrame, dist: np.ndarray,
-                    notes: list[str]) -> tuple[pd.DataFrame, PairReport]:
-    """The manifest's pairs where both videos were rebuilt (nothing resampled); the dropped ones counted in the notes."""
-    from .hatpairs import pairs_from_file
-    from .manifest import summary_note
-
-    m, cfg = ctx.manifest, ctx.cfg
-    given = m.pairs()
-    check.pairs_expected = int(given["set"].isin([f"swap_{t}" for t in cfg.swap_types]).sum())
-    pairs, dropped = pairs_from_file(m.path("pairs.csv.gz"), manifest, ctx.source.classes, dist, ranks(dist), cfg.swap_types)
-    if "seed" in given.columns:  # the published seed column, where pairs were given to the published build
-        key = ["set", "repeat", "fg_video", "bg_video"]
-        pairs["seed"] = pairs[key].merge(given[key + ["seed"]].astype({"repeat": int}), on=key, how="left")["seed"].astype("int64").values
-    elif m.meta.get("pair_seeds") == "derived" and len(pairs):
-        from .manifest import derived_seeds
-
-        pairs["seed"] = derived_seeds(pairs, cfg.seed)
-    report = PairReport()
-    report.made.update(Counter(pairs["set"]))
-    notes.append(summary_note(m, check, len(pairs), check.pairs_expected))
-    for why, k in sorted(dropped.items()):
-        notes.append(f"{k:,} of the manifest's pairs dropped: {why}")
-    return pairs, report
-
-
-def _manifest_ranking_notes(m: Any, dist: np.ndarray, classes: list[str]) -> list[str]:
-    """Whether this build's scene ranking is the published one (pairs are the manifest's either way)."""
-    from .manifest import read_table
-
-    path = m.path("scene_ranking.csv.gz")
-    if not path.is_file():
-        return []
-    theirs = read_table(path, {"class": str, "other": str})
-    mine = ranking_table(dist, classes)
-    key = ["class", "rank", "other"]
-    if len(theirs) == len(mine) and (theirs[key].astype(str).values == mine[key].astype(str).values).all():
-        return []
-    if len(theirs) == len(mine):
-        differ = sorted({c for c, x, y in zip(mine["class"], mine["other"].astype(str), theirs["other"].astype(str)) if x != y})
-    else:
-        differ = sorted(set(mine["class"]))
-    return [f"scene ranking differs from manifest {m.name}'s for {len(differ)} classes (e.g. {_few(differ, 3)}); "
-            "the pairs are the manifest's, their rank and scene_distance columns this build's"]
 
 
 REDERIVED = "re-derived from aggregates"
