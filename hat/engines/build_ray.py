@@ -187,6 +187,14 @@ class _Stages:
         return None
 
 
+def actor_count(workers: int, gpus_per_worker: float, cluster_gpus: float) -> int:
+    """Stage actors to start: ``workers``, but no more than the cluster's GPUs can hold (a pool of a fixed
+    size waits for every actor, and one that can never be placed would stall the build)."""
+    if gpus_per_worker <= 0:
+        return workers
+    return max(1, min(workers, int(cluster_gpus // gpus_per_worker + 1e-9)))
+
+
 def check_shared_out(out: Path) -> None:
     """On a cluster of several nodes every node must see ``out`` (one artifact store): refuse otherwise."""
     import ray
@@ -218,6 +226,7 @@ def run_ray(
     import ray.data
 
     from ..pipeline import VideoResult, split_records
+    from ..ray_cluster import cluster_gpus
 
     if not recs:
         return {}
@@ -233,7 +242,8 @@ def run_ray(
     )
     ds = ds.map_batches(
         _Stages, batch_size=1, batch_format="pandas", fn_constructor_kwargs={"cfg": cfg, "out": out},
-        num_cpus=ACTOR_CPUS, num_gpus=opts.gpus_per_worker or None, compute=ray.data.ActorPoolStrategy(min_size=1, max_size=n),
+        num_cpus=ACTOR_CPUS, num_gpus=opts.gpus_per_worker or None,
+        compute=ray.data.ActorPoolStrategy(size=actor_count(n, opts.gpus_per_worker, cluster_gpus()[0])),
     )
     where: dict[str, str] = {}
     try:
