@@ -108,3 +108,56 @@ def test_unreachable_cluster_is_one_line_exit_2(tmp_path, capsys):
     assert rc == 2 and "\n" not in err
     assert err.startswith("hat: error: cannot reach a Ray cluster at '127.0.0.1:9'") and "ray start --head" in err
     assert not out.exists() and not ray.is_initialized()
+
+
+def test_ray_stage_errors_retried_then_recorded_like_a_video_error(tmp_path):
+    """Ray engine: an unexpected exception is tried ATTEMPTS times, then the video is recorded failed at the
+    first stage without its artifact (errors/<video>.json, as a VideoError is); a VideoError is not retried."""
+    import json
+
+    from hat.engines import build_ray
+    from hat.errors import VideoError
+    from hat.pipeline import VideoResult, make_context, split_records
+
+    ctx = make_context(tiny_config(), tmp_path / "bench")
+    vid = split_records(ctx)[0].video_id
+    calls = []
+
+    def flaky(fails):
+        def step():
+            calls.append(1)
+            if len(calls) <= fails:
+                raise RuntimeError("CUDA error: out of memory")
+            return "ok"
+        return step
+
+    res = VideoResult(vid)
+    assert build_ray._tried(ctx, res, flaky(build_ray.ATTEMPTS - 1)) == "ok" and res.failed is None
+    assert not ctx.store.path("errors", vid, "json").exists()
+    calls.clear()
+    assert build_ray._tried(ctx, res, flaky(99)) is None and len(calls) == build_ray.ATTEMPTS
+    assert res.failed == ("frames", "RuntimeError: CUDA error: out of memory")
+    assert json.loads(ctx.store.path("errors", vid, "json").read_text()) == {
+        "video_id": vid, "stage": "frames", "reason": "RuntimeError: CUDA error: out of memory"}
+    calls.clear()
+
+    def bad_video():
+        calls.append(1)
+        raise VideoError("missing video file")
+
+    with pytest.raises(VideoError):
+        build_ray._tried(ctx, VideoResult(vid), bad_video)
+    assert len(calls) == 1
+
+
+def test_a_hat_error_inside_ray_stays_one_line():
+    from hat.engines.build_ray import _hat_error
+
+    try:
+        try:
+            raise HatError("segmenter weights not found: sam.pth")
+        except HatError as inner:
+            raise RuntimeError("task failed") from inner
+    except RuntimeError as e:
+        assert str(_hat_error(e)) == "segmenter weights not found: sam.pth"
+    assert _hat_error(RuntimeError("x")) is None
