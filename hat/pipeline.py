@@ -29,7 +29,7 @@ import yaml
 
 from . import __version__
 from .config import AGGREGATE_SETTINGS, ARTIFACT_SETTINGS, BACKENDS, SELECTION_SETTINGS, BuildConfig
-from .engines.build import EngineOptions
+from .engines.build import EngineOptions, cpu_context
 from .engines.build import check as check_engine
 from .engines.build import run as run_engine
 from .errors import HatError, VideoError
@@ -421,7 +421,7 @@ def build(
         raise HatError(f"workers must be 1 or more (got {opts.workers})")
     check_out_dir(out, "the benchmark")
     check_engine(opts)  # Ray reachable, its GPUs enough: before any model loads or file is written
-    ctx = make_context(cfg, out)
+    ctx = make_context(cfg, out) if opts.engine == "local" else cpu_context(cfg, out)  # Ray: models run in actors
     recs = split_records(ctx)
     if not recs:
         raise HatError(f"source '{ctx.cfg.source}' has no videos in split '{ctx.cfg.split}'")

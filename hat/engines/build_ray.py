@@ -53,13 +53,11 @@ def _context(cfg: dict[str, Any], out: str, *, cpu: bool) -> tuple[BuildContext,
     """
     from ..config import BuildConfig
     from ..pipeline import make_context, split_records
-    from .build import DEVICE_OPTIONS
+    from .build import cpu_context
 
     key = (json.dumps(cfg, sort_keys=True, default=str), out, cpu)
     if key not in _CONTEXTS:
-        if cpu:
-            cfg = {**cfg, **{k: {**cfg[k], "device": "cpu"} for k in DEVICE_OPTIONS if "device" in (cfg.get(k) or {})}}
-        ctx = make_context(BuildConfig.from_dict(cfg), out)
+        ctx = (cpu_context if cpu else make_context)(BuildConfig.from_dict(cfg), out)
         _CONTEXTS[key] = (ctx, split_records(ctx))
     return _CONTEXTS[key]
 
