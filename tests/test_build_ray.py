@@ -74,6 +74,7 @@ def test_actor_count_fits_the_cluster_gpus():
     assert actor_count(2, 1, 8) == 2
 
 
+@pytest.mark.slow
 def test_ray_build_is_byte_identical_to_local(session, tiny_bench, tmp_path):
     out = tmp_path / "tiny"
     s = build(tiny_config(), out, engine=EngineOptions("ray", workers=2))
@@ -85,6 +86,7 @@ def test_ray_build_is_byte_identical_to_local(session, tiny_bench, tmp_path):
     assert_same_tree(tiny_bench, out)
 
 
+@pytest.mark.slow
 def test_gpu_actors_get_one_gpu_each(session, tiny_bench, tmp_path):
     out = tmp_path / "tiny"
     s = build(tiny_config(), out, engine=EngineOptions("ray", workers=4, gpus_per_worker=1))
