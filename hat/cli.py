@@ -98,11 +98,10 @@ def cli() -> None:
 def build(**kw) -> None:
     """Generate a counterfactual benchmark (resumable: rerun the same command to continue)."""
     from .config import AUTO_SEGMENTER, BuildConfig, parse_options
+    from .engines.build import EngineOptions
     from .pipeline import PER_VIDEO_STAGES, parse_shard
     from .pipeline import build as run_build
     from .sources import SOURCES
-
-    from .engines.build import EngineOptions
 
     shard = parse_shard(kw.pop("shard"))
     engine = EngineOptions(engine=kw.pop("engine"), workers=kw.pop("workers"), ray_address=kw.pop("ray_address"),
