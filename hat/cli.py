@@ -13,6 +13,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
+from .engines.build import ENGINES
 from .errors import HatError
 
 console = Console(stderr=True, highlight=False)
@@ -85,21 +86,29 @@ def cli() -> None:
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--limit", type=int, help="only the first N videos (a quick look)")
 @click.option("--shard", help="process every N-th video starting at i: i/N")
-@click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True, help="parallel processes (1 or more)")
+@click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True,
+              help="parallel processes (1 or more; --device cuda spreads them over the visible GPUs); ray: stage actors")
 @click.option("--pairs-file", type=click.Path(dir_okay=False),
               help="use these swaps instead of sampling (e.g. from 'hat import-pairs'); unusable ones are dropped and counted")
 @click.option("--manifest", type=click.Path(file_okay=False),
               help="rebuild a published manifest (manifests/NAME): its videos, frames, pairs and settings; give only "
                    "--source, -S and --out (and weight files)")
+@click.option("--engine", type=click.Choice(list(ENGINES)), default="local", show_default=True,
+              help="local: this machine's processes; ray: a Ray cluster (pip install 'hat-bias[ray]')")
+@click.option("--ray-address", help="ray: 'auto' or host:port joins a running cluster [start a local Ray]")
+@click.option("--gpus-per-worker", type=float, default=0.0, show_default=True,
+              help="ray: GPUs per segment/inpaint actor (fractions share a GPU)")
 def build(**kw) -> None:
     """Generate a counterfactual benchmark (resumable: rerun the same command to continue)."""
     from .config import AUTO_SEGMENTER, BuildConfig, parse_options
+    from .engines.build import EngineOptions
     from .pipeline import PER_VIDEO_STAGES, parse_shard
     from .pipeline import build as run_build
     from .sources import SOURCES
 
     shard = parse_shard(kw.pop("shard"))
-    workers = kw.pop("workers")
+    engine = EngineOptions(engine=kw.pop("engine"), workers=kw.pop("workers"), ray_address=kw.pop("ray_address"),
+                           gpus_per_worker=kw.pop("gpus_per_worker"))
     manifest = kw.pop("manifest")
     if manifest:
         from .manifest import load_manifest
@@ -129,7 +138,7 @@ def build(**kw) -> None:
                  "seed", "split", "source"}
         cfg = apply_manifest(cfg, manifest, {k for k in names if _given(k)})
     with progress_bar("build") as update:
-        s = run_build(cfg, out, shard=shard, workers=workers, progress=update)
+        s = run_build(cfg, out, shard=shard, progress=update, engine=engine)
     t = Table(title=f"hat build → {s.out}", show_header=True)
     t.add_column("stage")
     t.add_column("done", justify="right")
@@ -142,6 +151,8 @@ def build(**kw) -> None:
         _say(f"segmenter: {_recorded_segmenter(s.out)} (--segmenter auto)")
     shard_note = f" (shard {shard[0]}/{shard[1]}: {s.in_shard})" if shard[1] > 1 else ""
     _say(f"videos: {s.total}{shard_note}")
+    for worker, device in sorted(s.placement.items()):
+        _say(f"ray worker {worker}: {device}")
     if s.removed_tmp:
         _say(f"removed {s.removed_tmp} temporary files a killed run left behind")
     for reason, k in s.failed.most_common():

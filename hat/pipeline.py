@@ -19,9 +19,7 @@ import math
 import platform
 import time
 from collections import Counter
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
-from multiprocessing import get_context
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
@@ -31,6 +29,9 @@ import yaml
 
 from . import __version__
 from .config import AGGREGATE_SETTINGS, ARTIFACT_SETTINGS, BACKENDS, SELECTION_SETTINGS, BuildConfig
+from .engines.build import EngineOptions, cpu_context
+from .engines.build import check as check_engine
+from .engines.build import run as run_engine
 from .errors import HatError, VideoError
 from .inpainters import INPAINTERS, Inpainter
 from .manifest import check_build, ranking_notes, rebuild_pairs
@@ -261,10 +262,18 @@ class VideoResult:
     failed: tuple[str, str] | None = None
 
 
-def process_video(ctx: BuildContext, rec: VideoRecord) -> VideoResult:
-    """Run the per-video stages whose artifacts are missing; a VideoError marks the video failed."""
+def process_video(
+    ctx: BuildContext, rec: VideoRecord, *, frames: dict[str, np.ndarray] | None = None,
+    scene: Callable[[], dict[str, np.ndarray]] | None = None, res: VideoResult | None = None,
+) -> VideoResult:
+    """Run the per-video stages whose artifacts are missing; a VideoError marks the video failed.
+
+    An engine that ran the frames stage elsewhere (:func:`frames_step`) passes its output as ``frames``
+    with the ``res`` it started, and may pass ``scene``: the scene stage's output, computed elsewhere
+    too but still written in stage order here.
+    """
     st, vid = ctx.store, rec.video_id
-    res = VideoResult(vid)
+    res = res if res is not None else VideoResult(vid)
     err = st.path("errors", vid, "json")
     paths = stage_paths(ctx, vid)
     if all(p.is_file() for p in paths.values()):
@@ -279,20 +288,24 @@ def process_video(ctx: BuildContext, rec: VideoRecord) -> VideoResult:
             write_json(paths["residual"], stage_residual(ctx, rec, fr, read_npz(paths["inpaint"])["bg"]))
             res.done.append("residual")
         else:
-            for stage in _run_stages(ctx, rec, paths, res):
+            for stage in _run_stages(ctx, rec, paths, res, frames, scene):
                 pass
     except VideoError as e:
-        res.failed = (stage, str(e))
-        write_json(err, {"video_id": vid, "stage": stage, "reason": str(e)})
+        record_failure(ctx, res, stage, e)
         return res
     if err.is_file():
         err.unlink()
     return res
 
 
-def _run_stages(ctx: BuildContext, rec: VideoRecord, paths: dict[str, Path], res: VideoResult) -> Iterator[str]:
-    """Yields each stage's name before running it (so a failure is attributed to it)."""
-    yield "frames"
+def record_failure(ctx: BuildContext, res: VideoResult, stage: str, e: Exception) -> None:
+    """Mark a video failed at ``stage``: errors/<video>.json, which the manifest quotes."""
+    res.failed = (stage, str(e))
+    write_json(ctx.store.path("errors", res.video_id, "json"), {"video_id": res.video_id, "stage": stage, "reason": str(e)})
+
+
+def frames_step(ctx: BuildContext, rec: VideoRecord, paths: dict[str, Path], res: VideoResult) -> dict[str, np.ndarray]:
+    """The frames stage: the stored frames, or decoded and stored now (with the inpainter-only ones in memory)."""
     fr: dict[str, np.ndarray] | None = None
     if paths["frames"].is_file():
         fr = read_npz(paths["frames"])
@@ -306,6 +319,17 @@ def _run_stages(ctx: BuildContext, rec: VideoRecord, paths: dict[str, Path], res
         # compressed), read once by the inpaint stage; their indices are stored.
         write_npz(paths["frames"], **{k: v for k, v in fr.items() if k != "ctx_frames"})
         res.done.append("frames")
+    return fr
+
+
+def _run_stages(
+    ctx: BuildContext, rec: VideoRecord, paths: dict[str, Path], res: VideoResult,
+    fr: dict[str, np.ndarray] | None = None, scene: Callable[[], dict[str, np.ndarray]] | None = None,
+) -> Iterator[str]:
+    """Yields each stage's name before running it (so a failure is attributed to it)."""
+    if fr is None:
+        yield "frames"
+        fr = frames_step(ctx, rec, paths, res)
     yield "segment"
     if paths["segment"].is_file():
         masks, _, extra_masks = load_masks(paths["segment"])
@@ -328,7 +352,7 @@ def _run_stages(ctx: BuildContext, rec: VideoRecord, paths: dict[str, Path], res
     if paths["scene"].is_file():
         res.skipped.append("scene")
     else:
-        write_npz(paths["scene"], **stage_scene(ctx, rec, fr))
+        write_npz(paths["scene"], **(scene() if scene is not None else stage_scene(ctx, rec, fr)))
         res.done.append("scene")
     if "residual" in paths:
         yield "residual"
@@ -341,19 +365,6 @@ def _run_stages(ctx: BuildContext, rec: VideoRecord, paths: dict[str, Path], res
 
 
 # ----------------------------------------------------------------------------- runner
-
-
-_WORKER_CTX: BuildContext | None = None
-
-
-def _worker_init(cfg_dict: dict[str, Any], out: str) -> None:
-    global _WORKER_CTX
-    _WORKER_CTX = make_context(BuildConfig.from_dict(cfg_dict), out)
-
-
-def _worker_run(rec: VideoRecord) -> VideoResult:
-    assert _WORKER_CTX is not None
-    return process_video(_WORKER_CTX, rec)
 
 
 @dataclass
@@ -369,6 +380,7 @@ class BuildSummary:
     notes: list[str] = field(default_factory=list)
     counts: dict[str, Any] = field(default_factory=dict)
     removed_tmp: int = 0  # leftover temporary files of killed runs removed on resume
+    placement: dict[str, str] = field(default_factory=dict)  # engine worker -> where it ran (Ray: node, GPUs)
 
 
 def artifact_identity(ident: dict[str, Any]) -> dict[str, Any]:
@@ -408,13 +420,20 @@ def build(
     shard: tuple[int, int] = (0, 1),
     workers: int = 1,
     progress: Callable[[int, int], None] | None = None,
+    engine: str | EngineOptions = "local",
 ) -> BuildSummary:
-    """Build (or resume) a benchmark directory; returns what was done, skipped and why."""
+    """Build (or resume) a benchmark directory; returns what was done, skipped and why.
+
+    ``engine`` schedules the per-video stages (:mod:`hat.engines.build`): a name, or its options
+    (then its ``workers`` count, not this one).
+    """
     started = time.time()
-    if workers < 1:
-        raise HatError(f"workers must be 1 or more (got {workers})")
+    opts = engine if isinstance(engine, EngineOptions) else EngineOptions(engine=engine, workers=workers)
+    if opts.workers < 1:
+        raise HatError(f"workers must be 1 or more (got {opts.workers})")
     check_out_dir(out, "the benchmark")
-    ctx = make_context(cfg, out)
+    check_engine(opts)  # Ray reachable, its GPUs enough: before any model loads or file is written
+    ctx = make_context(cfg, out) if opts.engine == "local" else cpu_context(cfg, out)  # Ray: models run in actors
     recs = split_records(ctx)
     if not recs:
         raise HatError(f"source '{ctx.cfg.source}' has no videos in split '{ctx.cfg.split}'")
@@ -436,20 +455,7 @@ def build(
         if res.failed:
             summary.failed[f"{res.failed[0]}: {res.failed[1]}"] += 1
 
-    if workers > 1 and len(mine) > 1:
-        with ProcessPoolExecutor(
-            max_workers=workers, mp_context=get_context("spawn"),
-            initializer=_worker_init, initargs=(ctx.cfg.to_dict(), str(ctx.out)),
-        ) as pool:
-            for k, res in enumerate(pool.map(_worker_run, mine, chunksize=4)):
-                record(res)
-                if progress:
-                    progress(k + 1, len(mine))
-    else:
-        for k, rec in enumerate(mine):
-            record(process_video(ctx, rec))
-            if progress:
-                progress(k + 1, len(mine))
+    summary.placement = run_engine(ctx, mine, opts, record, progress)
 
     pending = [r for r in recs if not _finished(ctx, r)]
     summary.pending = len(pending)

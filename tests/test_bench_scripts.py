@@ -26,6 +26,9 @@ SMOKE: dict[str, tuple[list[str], list[str]]] = {
     "bench_inpaint": (["--tiny", "--size", "24x32", "--lengths", "6", "--max-ref", "1"],
                       [r"propagate align=none +6 +[\d.]+", r"propagate align=auto +6 +[\d.]+", r"e2fgvi HQ stream +6 +[\d.]+ +\d+",
                        r"windows=centred: \d+ windows"]),
+    "bench_scale": (["--part", "build", "--videos", "2", "--workers", "1", "--size", "32", "--frames", "4"],
+                    [r"^build local +1 +[\d.]+ +[\d.]+ +[\d.]+ +[\d.]+ +[\d.na]+ +\d+$",
+                     r"^build ray +1 +[\d.]+ +[\d.]+ +[\d.]+ +[\d.]+ +[\d.na]+ +\d+$", r"ray overhead at 1 workers: [+-]\d+ %"]),
     "bench_segment": (["--tiny", "--frames", "1", "--batch", "1"],
                       [r"GroundingDINO .* [\d.]+ +[\d.]+ +\d+$", r"image encoder +[\d.]+", r"mask decoder .* [\d.]+"]),
 }
