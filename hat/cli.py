@@ -302,6 +302,10 @@ def metrics(predictions, bootstrap, bootstrap_seed) -> None:
     _print_metrics(res)
 
 
+#: per-class rows printed by hat compare (all of them go to --out)
+SHOWN_CLASS_ROWS = 20
+
+
 @cli.command()
 @click.argument("run_a", type=click.Path())
 @click.argument("run_b", type=click.Path())
@@ -322,19 +326,23 @@ def compare(run_a, run_b, out, bootstrap, bootstrap_seed) -> None:
     for row in format_rows(report.metrics):
         t.add_row(*row)
     console.print(t)
-    cls = report.per_class
+    cls = report.per_class.sort_values(["p_holm", "metric"], kind="stable")
     if len(cls):
         t = Table(title="per class: differences significant after Holm's correction (McNemar, classes of one metric)")
         for c in ("metric", "class", "clips", "A", "B", "A − B", "95 % interval", "p Holm"):
             t.add_column(c, justify="left" if c in ("metric", "class") else "right")
-        for r in cls.to_dict("records"):
+        for r in cls.head(SHOWN_CLASS_ROWS).to_dict("records"):
             t.add_row(r["metric"], str(r["class"]), str(r["n"]), *(f"{100 * r[k]:.1f}" for k in ("a", "b", "diff")),
                       f"[{100 * r['diff_lo']:.1f}, {100 * r['diff_hi']:.1f}]", f"{r['p_holm']:.2g}")
         console.print(t)
+        if len(cls) > SHOWN_CLASS_ROWS:
+            _say(f"{len(cls) - SHOWN_CLASS_ROWS} more significant per-class differences (smallest p first above); "
+                 "--out FILE.csv lists them all")
     else:
         _say("per class: no difference is significant after Holm's correction")
     _say(f"{report.info['resamples']} paired resamples of the videos (seed {report.info['seed']}"
-         f"{', stratified by class' if report.info['stratified'] else ''}); * : p < 0.05"
+         f"{', stratified by class' if report.info['stratified'] else ''}); *: p < 0.05 (McNemar's for accuracies, "
+         "the largest over repeats; the bootstrap's for ratios)"
          + (f"; wrote {out}" if out else ""))
 
 

@@ -11,8 +11,8 @@ in :data:`PER_CLASS`); the point estimate from the same declaration equals
 
 from __future__ import annotations
 
+import functools
 import math
-import warnings
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator
 
@@ -358,12 +358,22 @@ def weights(videos: Videos, resamples: int, seed: int, stratified: bool) -> Iter
 
 
 def _percentiles(vals: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Percentile bounds over axis 0, ignoring resamples where a metric is undefined (a zero denominator)."""
-    q = 100 * (1 - LEVEL) / 2
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        lo, hi = np.nanpercentile(vals, [q, 100 - q], axis=0)
-    return lo, hi
+    """Percentile bounds over axis 0 (numpy's linear rule), ignoring resamples where a metric is undefined.
+
+    A resample can leave a ratio without its denominator (no original right); those are dropped, not zeros.
+    """
+    q = (1 - LEVEL) / 2
+    srt = np.sort(vals, axis=0)  # NaN last
+    n = np.isfinite(srt).sum(0)
+    out = []
+    for p in (q, 1 - q):
+        h = np.maximum(n - 1, 0) * p
+        i = np.floor(h).astype(np.int64)
+        j = np.minimum(i + 1, np.maximum(n - 1, 0))
+        a = np.take_along_axis(srt, i[None], 0)[0]
+        b = np.take_along_axis(srt, j[None], 0)[0]
+        out.append(np.where(n > 0, a + (h - i) * (b - a), np.nan))
+    return out[0], out[1]
 
 
 def _resample(tables: list[Table], videos: Videos, resamples: int, seed: int, stratified: bool, by_class: bool
@@ -377,7 +387,9 @@ def _resample(tables: list[Table], videos: Videos, resamples: int, seed: int, st
         b = len(W)
         for k, t in enumerate(tables):
             if by_class:
-                Tc = np.stack([W[:, a:z] @ t.S[a:z] for _, a, z in videos.blocks])  # [classes, b, cells]
+                Tc = np.empty((len(videos.blocks), b, t.S.shape[1]))  # [classes, b, cells]
+                for i, (_, a, z) in enumerate(videos.blocks):
+                    np.matmul(W[:, a:z], t.S[a:z], out=Tc[i])
                 classes[k][:, done:done + b] = t.evaluate(Tc, t.per_class)
                 T = Tc.sum(0)
             else:
@@ -477,11 +489,11 @@ def mcnemar_exact(b: int, c: int) -> float:
     if n == 0:
         return 1.0
     k = min(b, c)
-    # log-space tail sum: exact enough for any n, no big integers
+    if n <= 1024:  # exact integers, one correctly rounded division
+        return min(1.0, 2 * sum(math.comb(n, i) for i in range(k + 1)) / 2 ** n)
     logs = [math.lgamma(n + 1) - math.lgamma(i + 1) - math.lgamma(n - i + 1) - n * math.log(2) for i in range(k + 1)]
     top = max(logs)
-    tail = math.exp(top) * sum(math.exp(v - top) for v in logs)
-    return min(1.0, 2 * tail)
+    return min(1.0, 2 * math.exp(top) * math.fsum(math.exp(v - top) for v in logs))
 
 
 def holm(p: np.ndarray) -> np.ndarray:
@@ -514,28 +526,51 @@ def _boot_p(d: np.ndarray) -> np.ndarray:
 CLIP_KEY = ["set", "repeat", "video_id", "bg_video"]
 
 
-def _paired_clips(a: pd.DataFrame, b: pd.DataFrame, set_name: str, stat: str, among: str) -> pd.DataFrame:
-    """The clips of ``set_name`` in both runs, with each run's hit: columns repeat, label, a, b, ao, bo."""
-    ga, gb = a[a["set"] == set_name], b[b["set"] == set_name]
-    ha = ga[CLIP_KEY + ["label"]].assign(a=_hits(ga, stat))
-    hb = gb[CLIP_KEY].assign(b=_hits(gb, stat))
-    both = ha.merge(hb, on=CLIP_KEY)
-    if among == "fg":
-        fg = set(a.loc[a["set"].str.startswith("swap_"), "video_id"])
-        both = both[both["video_id"].isin(fg)]
-    return both.assign(ao=both["a"] & ~both["b"], bo=~both["a"] & both["b"])
+class Paired:
+    """The clips both runs scored (matched on set, repeat, video, background), each run's hits at hand."""
+
+    def __init__(self, a: pd.DataFrame, b: pd.DataFrame):
+        preds = [f"pred_{k}" for k in range(1, 6) if f"pred_{k}" in a.columns and f"pred_{k}" in b.columns]
+        both = a[CLIP_KEY + ["label", "bg_label"] + preds].merge(b[CLIP_KEY + preds], on=CLIP_KEY, suffixes=("", "_b"))
+        self.by_set = {s: g for s, g in both.groupby("set")}
+        self.fg = a.loc[a["set"].str.startswith("swap_"), "video_id"].unique()
+        self.preds = preds
+
+    def hits(self, set_name: str, stat: str, among: str = "") -> pd.DataFrame | None:
+        """Columns label, repeat, ao (right only in A), bo (right only in B) of the set's paired clips."""
+        g = self.by_set.get(set_name)
+        if g is None:
+            return None
+        if among == "fg":
+            g = g[g["video_id"].isin(self.fg)]
+        ha = _hits(g, stat)
+        hb = _hits(g[[f"{p}_b" for p in self.preds] + ["label", "bg_label"]].rename(columns=lambda k: k.removesuffix("_b")),
+                   stat)
+        return pd.DataFrame({"label": g["label"].to_numpy(), "repeat": g["repeat"].to_numpy(), "ao": ha & ~hb,
+                             "bo": ~ha & hb})
 
 
-def mcnemar_repeats(both: pd.DataFrame) -> tuple[int, int, float]:
-    """(clips right only in A, only in B, p): McNemar's exact test per repeat, the largest p over repeats.
+@functools.lru_cache(maxsize=1 << 16)
+def _mcnemar_cached(b: int, c: int) -> float:
+    return mcnemar_exact(b, c)
+
+
+def mcnemar_repeats(hits: pd.DataFrame, by: str | None = None) -> pd.DataFrame:
+    """Per group (``by``, or all clips): a_only, b_only and McNemar's exact p per repeat, the largest over repeats.
 
     Within a repeat each video has one clip, so the pairs are independent; the clips of one foreground
     over several repeats are not, and pooling them would overstate the evidence. Requiring every repeat
     to differ (the largest p) keeps the test valid.
     """
-    per = both.groupby("repeat")[["ao", "bo"]].sum()
-    p = max((mcnemar_exact(int(x), int(y)) for x, y in per.itertuples(index=False)), default=1.0)
-    return int(both["ao"].sum()), int(both["bo"].sum()), p
+    keys = ([by] if by else []) + ["repeat"]
+    per = hits.groupby(keys)[["ao", "bo"]].sum().reset_index()
+    per["p"] = [_mcnemar_cached(int(x), int(y)) for x, y in zip(per["ao"], per["bo"])]
+    if not by:
+        return pd.DataFrame({"a_only": [int(per["ao"].sum())], "b_only": [int(per["bo"].sum())],
+                             "p": [float(per["p"].max()) if len(per) else 1.0], "n": [len(hits)]})
+    g = per.groupby(by)
+    return pd.DataFrame({"a_only": g["ao"].sum(), "b_only": g["bo"].sum(), "p": g["p"].max(),
+                         "n": hits.groupby(by).size()})
 
 
 def compare(pred_a: pd.DataFrame, pred_b: pd.DataFrame, resamples: int = DEFAULT_RESAMPLES, seed: int = DEFAULT_SEED,
@@ -563,19 +598,23 @@ def compare(pred_a: pd.DataFrame, pred_b: pd.DataFrame, resamples: int = DEFAULT
     d = ra - rb
     lo, hi = _percentiles(d)
     p = _boot_p(d)
+    paired = Paired(pred_a, pred_b)
     rows = []
     for j, k in enumerate(names):
         row = {"metric": k, "a": va[k], "b": vb[k], "diff": va[k] - vb[k], "diff_lo": _none(lo[j]), "diff_hi": _none(hi[j]),
                "p_bootstrap": _none(p[j]), "a_only": None, "b_only": None, "p_mcnemar": None}
         clips = METRICS[k].clips()
-        if clips:
-            row["a_only"], row["b_only"], row["p_mcnemar"] = mcnemar_repeats(_paired_clips(pred_a, pred_b, *clips))
+        hits = paired.hits(*clips) if clips else None
+        if hits is not None and len(hits):
+            mc = mcnemar_repeats(hits).iloc[0]
+            row["a_only"], row["b_only"], row["p_mcnemar"] = int(mc["a_only"]), int(mc["b_only"]), float(mc["p"])
         test = row["p_mcnemar"] if row["p_mcnemar"] is not None else row["p_bootstrap"]
         row["significant"] = bool(test is not None and test < alpha)
         rows.append(row)
     table = pd.DataFrame(rows, columns=["metric", "a", "b", "diff", "diff_lo", "diff_hi", "p_bootstrap", "a_only", "b_only",
                                         "p_mcnemar", "significant"])
-    classes = _class_differences(pred_a, pred_b, videos, ta, tb, ca, cb, alpha)
+    names = pred_a.drop_duplicates("label").set_index("label")["class"] if "class" in pred_a.columns else pd.Series(dtype=str)
+    classes = _class_differences(paired, names.to_dict(), videos, ta, tb, ca, cb, alpha)
     return table, classes, _info(resamples, seed, stratified)
 
 
@@ -583,29 +622,23 @@ CLASS_COLUMNS = ["metric", "label", "class", "n", "a", "b", "diff", "diff_lo", "
                  "p_holm"]
 
 
-def _class_differences(pred_a: pd.DataFrame, pred_b: pd.DataFrame, videos: Videos, ta: Table, tb: Table,
+def _class_differences(paired: Paired, names: dict[int, str], videos: Videos, ta: Table, tb: Table,
                        ca: np.ndarray, cb: np.ndarray, alpha: float) -> pd.DataFrame:
     pa, pb = ta.evaluate(ta.class_sums(videos), ta.per_class), tb.evaluate(tb.class_sums(videos), tb.per_class)
-    labels = [lab for lab, _, _ in videos.blocks]
-    names = dict(zip(pred_a["label"], pred_a.get("class", pred_a["label"].astype(str))))
+    pos = {lab: i for i, (lab, _, _) in enumerate(videos.blocks)}
     rows = []
     for j, k in enumerate(ta.per_class):
         clips = PER_CLASS[k].clips()
-        if not clips:
-            continue  # ratios: no exact test, and 1,000 resamples cannot reach a Holm threshold over many classes
-        both = _paired_clips(pred_a, pred_b, *clips)
-        if both.empty:
+        hits = paired.hits(*clips) if clips else None  # ratios: no exact test, and resamples cannot reach Holm's bar
+        if hits is None or hits.empty:
             continue
-        by_label = dict(tuple(both.groupby("label")))
+        mc = mcnemar_repeats(hits, by="label")
+        mc["p_holm"] = holm(mc["p"].to_numpy())
         lo, hi = _percentiles((ca[:, :, j] - cb[:, :, j]).T.astype(np.float64))
-        found = []
-        for i, lab in enumerate(labels):
-            if lab not in by_label:
-                continue
-            ao, bo, p = mcnemar_repeats(by_label[lab])
-            found.append({"metric": k, "label": lab, "class": names.get(lab, str(lab)), "n": len(by_label[lab]),
-                          "a": _none(pa[i, j]), "b": _none(pb[i, j]), "diff": _none(pa[i, j] - pb[i, j]),
-                          "diff_lo": _none(lo[i]), "diff_hi": _none(hi[i]), "a_only": ao, "b_only": bo, "p_mcnemar": p})
-        adj = holm(np.array([r["p_mcnemar"] for r in found]))
-        rows += [{**r, "p_holm": float(h)} for r, h in zip(found, adj) if h < alpha]
+        for lab, r in mc[mc["p_holm"] < alpha].iterrows():
+            i = pos[lab]
+            rows.append({"metric": k, "label": int(lab), "class": names.get(lab, str(lab)), "n": int(r["n"]),
+                         "a": _none(pa[i, j]), "b": _none(pb[i, j]), "diff": _none(pa[i, j] - pb[i, j]),
+                         "diff_lo": _none(lo[i]), "diff_hi": _none(hi[i]), "a_only": int(r["a_only"]),
+                         "b_only": int(r["b_only"]), "p_mcnemar": float(r["p"]), "p_holm": float(r["p_holm"])})
     return pd.DataFrame(rows, columns=CLASS_COLUMNS)

@@ -26,6 +26,8 @@ SMOKE: dict[str, tuple[list[str], list[str]]] = {
     "bench_inpaint": (["--tiny", "--size", "24x32", "--lengths", "6", "--max-ref", "1"],
                       [r"propagate align=none +6 +[\d.]+", r"propagate align=auto +6 +[\d.]+", r"e2fgvi HQ stream +6 +[\d.]+ +\d+",
                        r"windows=centred: \d+ windows"]),
+    "bench_stats": (["--videos", "60", "--classes", "3", "--resamples", "20"],
+                    [r"^intervals +[\d.]+ s", r"^hat metrics +[\d.]+ s", r"^compare +[\d.]+ s"]),
     "bench_segment": (["--tiny", "--frames", "1", "--batch", "1"],
                       [r"GroundingDINO .* [\d.]+ +[\d.]+ +\d+$", r"image encoder +[\d.]+", r"mask decoder .* [\d.]+"]),
 }
