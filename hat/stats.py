@@ -161,7 +161,7 @@ class Ratio(Metric):
 
 @dataclass(frozen=True)
 class HarmonicMean(Metric):
-    """2ab / (a + b): in-context and out-of-context accuracy in one number (Open-MeDe's HM)."""
+    """2ab / (a + b): in-context and out-of-context accuracy in one number (Open-MeDe's HM); 0 when both are 0."""
 
     a: Metric
     b: Metric
@@ -172,7 +172,7 @@ class HarmonicMean(Metric):
 
     def value(self, get, layout):
         a, b = self.a.value(get, layout), self.b.value(get, layout)
-        return _div(2 * a * b, a + b)
+        return np.where(a + b == 0, 0.0, _div(2 * a * b, a + b))
 
 
 def _declare() -> dict[str, Metric]:
@@ -185,8 +185,9 @@ def _declare() -> dict[str, Metric]:
     m["p_obj_top1"] = Acc("masked_background_objects")
     for t in SWAP_TYPES:
         m[f"shacc_{t}"], m[f"sberr_{t}"] = RepeatMean(f"swap_{t}"), RepeatMean(f"swap_{t}", "bg1")
+        m[f"shacc_{t}_top5"] = RepeatMean(f"swap_{t}", "top5")
         m[f"hm_swap_{t}"] = HarmonicMean(m["oacc"], m[f"shacc_{t}"])
-        m[f"hm_swap_{t}_top5"] = HarmonicMean(m["oacc_top5"], RepeatMean(f"swap_{t}", "top5"))
+        m[f"hm_swap_{t}_top5"] = HarmonicMean(m["oacc_top5"], m[f"shacc_{t}_top5"])
     m["oacc_fg"] = Acc("original", among="fg")
     for src in SCUBA_SOURCES:
         a, b = f"scuba_{src}", f"scufo_{src}"
@@ -208,6 +209,14 @@ def _declare_per_class() -> dict[str, Metric]:
         "masked_object_box", "masked_object_shape", "masked_background_objects")}
     for t in SWAP_TYPES:
         m[f"shacc_{t}"], m[f"sberr_{t}"] = Acc(f"swap_{t}"), Acc(f"swap_{t}", "bg1")
+    for src in SCUBA_SOURCES:  # issue 20's per-class columns
+        a, b = f"scuba_{src}", f"scufo_{src}"
+        m[f"{a}_top1"], m[f"{a}_top5"], m[f"{b}_top1"] = Acc(a), Acc(a, "top5"), Acc(b)
+        m[f"contrast_{src}"] = RepeatMean(a, "top1", vs=b)
+    for t in SWAP_TYPES:
+        m[f"hm_swap_{t}"] = HarmonicMean(m["original_top1"], m[f"shacc_{t}"])
+    for src in SCUBA_SOURCES:
+        m[f"hm_scuba_{src}"] = HarmonicMean(m["original_top1"], m[f"scuba_{src}_top1"])
     m["bor"] = Ratio(m["background_only_top1"], m["original_top1"])
     m["hor"] = Ratio(m["human_only_top1"], m["original_top1"])
     return m
@@ -459,14 +468,14 @@ def per_class_with_intervals(pc: pd.DataFrame, iv: Intervals) -> pd.DataFrame:
     ``few_videos``: fewer than :data:`MIN_RATIO_VIDEOS` of the class's videos are right on the original
     set, the denominator of its BOR and HOR.
     """
-    ext = iv.per_class.set_index("label")
-    out = pc[["label", "class", "n"]].copy()
-    for k in PER_CLASS:
-        if k in pc.columns or k in ext.columns:
-            out[k] = pc[k] if k in pc.columns else ext[k].reindex(pc["label"]).to_numpy()
+    ext = iv.per_class.set_index("label").reindex(pc["label"])
+    cols: dict[str, Any] = {}
+    for k in list(pc.columns) + [k for k in PER_CLASS if k in ext.columns and k not in pc.columns]:
+        cols[k] = pc[k].to_numpy() if k in pc.columns else ext[k].to_numpy()
+        if k in PER_CLASS:
             for b in ("lo", "hi"):
-                col = f"{k}_{b}"
-                out[col] = ext[col].reindex(pc["label"]).to_numpy() if col in ext.columns else np.nan
+                cols[f"{k}_{b}"] = ext[f"{k}_{b}"].to_numpy() if f"{k}_{b}" in ext.columns else np.nan
+    out = pd.DataFrame(cols)
     right = pc["original_top1"].fillna(0) * pc["n"]
     out["few_videos"] = np.rint(right.to_numpy()).astype(int) < MIN_RATIO_VIDEOS
     return out
