@@ -343,11 +343,13 @@ class Table:
 # Resampling
 
 
-def weights(videos: Videos, resamples: int, seed: int, stratified: bool) -> Iterator[np.ndarray]:
+def weights(videos: Videos, resamples: int, seed: int, stratified: bool, width: int = 0) -> Iterator[np.ndarray]:
     """Chunks [b, videos] of multinomial video counts, resample i drawn from its own seeded stream.
 
     Resample i is the same whatever the chunking, and the same for two runs over the same videos,
-    which is what makes a comparison paired. Stratified: each class keeps its number of videos.
+    which is what makes a comparison paired. Stratified: each class keeps its number of videos. A chunk
+    holds at most :data:`CHUNK_ENTRIES` / max(videos, ``width``) resamples (``width``: what the caller
+    keeps per resample).
     """
     V = len(videos)
     if stratified:
@@ -357,7 +359,7 @@ def weights(videos: Videos, resamples: int, seed: int, stratified: bool) -> Iter
             start[a:b], size[a:b] = a, b - a
     else:
         start, size = np.zeros(V), np.full(V, float(V))
-    chunk = max(1, min(resamples, CHUNK_ENTRIES // max(V, 1)))
+    chunk = max(1, min(resamples, CHUNK_ENTRIES // max(V, width, 1)))
     for first in range(0, resamples, chunk):
         b = min(chunk, resamples - first)
         u = np.stack([np.random.default_rng([seed, first + i]).random(V) for i in range(b)])
@@ -392,7 +394,8 @@ def _resample(tables: list[Table], videos: Videos, resamples: int, seed: int, st
     classes = [np.empty((len(videos.blocks), resamples, len(t.per_class)), dtype=np.float32) if by_class else None
                for t in tables]
     done = 0
-    for W in weights(videos, resamples, seed, stratified):
+    width = len(videos.blocks) * max(t.S.shape[1] for t in tables) if by_class else 0  # the per-class sums
+    for W in weights(videos, resamples, seed, stratified, width):
         b = len(W)
         for k, t in enumerate(tables):
             if by_class:

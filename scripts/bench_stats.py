@@ -62,7 +62,7 @@ def main() -> None:
     t0 = time.perf_counter()
     iv = bootstrap(a, args.resamples, 0)
     secs = time.perf_counter() - t0
-    print(f"intervals  {secs:8.2f} s  {len(iv.bounds)} metrics + {len(iv.per_class.columns) // 3} per class"
+    print(f"intervals  {secs:8.2f} s  {len(iv.bounds)} declared metrics + {len(iv.per_class.columns) // 3} per class"
           f"  stratified={iv.info['stratified']}  peak RSS {peak_mib():.0f} MiB", flush=True)
     with tempfile.TemporaryDirectory() as tmp:  # what 'hat metrics' does: read, every metric, intervals, write
         path = Path(tmp) / "predictions.parquet"
