@@ -190,7 +190,7 @@ def _bootstrap_options(f: Callable) -> Callable:
     f = click.option("--bootstrap-seed", "bootstrap_seed", type=int, default=None,
                      help="seed of the video resamples [0]")(f)
     return click.option("--bootstrap", type=int, default=None, metavar="N",
-                        help="video resamples for the 95 %% intervals; 0: none [1000]")(f)
+                        help="video resamples for the 95 % intervals; 0: none [1000]")(f)
 
 
 def _bootstrap_args(bootstrap: int | None, seed: int | None) -> tuple[int, int]:
