@@ -316,3 +316,36 @@ def test_bad_input_is_one_line_exit_2(tmp_path, capsys, args, words):
     err = capsys.readouterr().err.strip()
     assert words in err and len(err.splitlines()) == 1
     assert not (tmp_path / "c.txt").exists() and not (a / "results.json").exists()
+
+
+def test_runs_on_different_sets_compare_on_what_they_share():
+    b = demo("motion")
+    table, _, _ = stats.compare(demo("frame"), b[b["set"].isin(["original", "background_only"])], resamples=50)
+    assert set(table["metric"]) == {"oacc", "oacc_top5", "bo_acc", "bo_acc_top5", "bor"}  # no swaps in B: no oacc_fg
+
+
+PLUGIN = '''
+import numpy as np
+
+def make(classes):
+    def f(clips):
+        s = np.zeros((len(clips), len(classes)))
+        s[:, 0] = clips.reshape(len(clips), -1).mean(1) % 2  # some clips right, some wrong
+        s[:, 1] = 0.5
+        return s
+    return f
+'''
+
+
+def test_eval_writes_intervals_by_default_and_none_with_bootstrap_zero(tiny_bench, tmp_path):
+    model = tmp_path / "plug.py"
+    model.write_text(PLUGIN)
+    assert run("eval", "--model", f"python:{model}:make", "--bench", tiny_bench, "--out", tmp_path / "a") == 0
+    res = json.loads((tmp_path / "a" / "results.json").read_text())
+    assert res["intervals"]["resamples"] == 1000 and res["intervals"]["stratified"]
+    assert res["metrics"]["oacc_lo"] <= res["metrics"]["oacc"] <= res["metrics"]["oacc_hi"]
+    assert run("eval", "--model", f"python:{model}:make", "--bench", tiny_bench, "--out", tmp_path / "b",
+               "--bootstrap", "0") == 0
+    res0 = json.loads((tmp_path / "b" / "results.json").read_text())
+    assert "intervals" not in res0 and not any(k.endswith(("_lo", "_hi")) for k in res0["metrics"])
+    assert {k: v for k, v in res["metrics"].items() if not k.endswith(("_lo", "_hi"))} == res0["metrics"]
