@@ -220,6 +220,23 @@ def _backend_flags(kw: dict, opts: dict[str, dict]) -> None:
             opts[k].setdefault("device", device)
 
 
+def _bootstrap_options(f: Callable) -> Callable:
+    """--bootstrap / --bootstrap-seed, shared by eval, metrics and compare (defaults in hat.stats)."""
+    f = click.option("--bootstrap-seed", "bootstrap_seed", type=int, default=None,
+                     help="seed of the video resamples [0]")(f)
+    return click.option("--bootstrap", type=int, default=None, metavar="N",
+                        help="video resamples for the 95 % intervals; 0: none [1000]")(f)
+
+
+def _bootstrap_args(bootstrap: int | None, seed: int | None) -> tuple[int, int]:
+    from .evaluate import check_bootstrap
+    from .stats import DEFAULT_RESAMPLES, DEFAULT_SEED
+
+    args = (DEFAULT_RESAMPLES if bootstrap is None else bootstrap, DEFAULT_SEED if seed is None else seed)
+    check_bootstrap(*args)
+    return args
+
+
 @cli.command(name="eval")
 @click.option("--model", "model_spec", required=True,
               help="checkpoint file or Hugging Face directory (layout detected), registered name, or python:module:function")
@@ -239,8 +256,9 @@ def _backend_flags(kw: dict, opts: dict[str, dict]) -> None:
 @click.option("--precision", type=click.Choice(["fp32", "fp16", "bf16"]), help="weights and activations [fp32]")
 @click.option("--trust-checkpoint", is_flag=True, help="allow full unpickling of a checkpoint you trust")
 @click.option("--overwrite", is_flag=True, help="replace a run made with other settings in the same --out")
+@_bootstrap_options
 def eval_cmd(model_spec, bench, out, arch, clip_weights, frames, templates, class_names, model_opt, sets, batch_size,
-             device, precision, trust_checkpoint, overwrite) -> None:
+             device, precision, trust_checkpoint, overwrite, bootstrap, bootstrap_seed) -> None:
     """Evaluate a model on a benchmark; writes predictions.parquet, results.json, per_class.csv."""
     from .bench import Benchmark, default_bench
     from .config import parse_options
@@ -248,6 +266,7 @@ def eval_cmd(model_spec, bench, out, arch, clip_weights, frames, templates, clas
     from .store import check_out_dir
     from .models import load_model
 
+    resamples, seed = _bootstrap_args(bootstrap, bootstrap_seed)
     b = Benchmark(bench or default_bench())
     if not bench:
         _say(f"benchmark: {b.root}")
@@ -266,7 +285,8 @@ def eval_cmd(model_spec, bench, out, arch, clip_weights, frames, templates, clas
     model = load_model(model_spec, arch=arch, classes=b.classes, **opts)
     out = out or str(Path("results") / run_name(model, b, protocol_tag(model, opts)))
     with progress_bar("eval") as update:
-        res = evaluate(model, b, out, sets=_csv_list(sets), batch_size=batch_size, progress=update, overwrite=overwrite)
+        res = evaluate(model, b, out, sets=_csv_list(sets), batch_size=batch_size, progress=update, overwrite=overwrite,
+                       bootstrap=resamples, seed=seed)
     _print_metrics(res)
     _say(f"wrote {Path(out) / 'results.json'}")
 
@@ -277,12 +297,18 @@ def _print_metrics(res: dict) -> None:
     t = Table(title=f"{res['model'].get('name')} on {res['benchmark']['name']}")
     t.add_column("metric")
     t.add_column("value", justify="right")
+    iv = res.get("intervals")
+    if iv:
+        t.add_column(f"{100 * iv['level']:.0f} % interval", justify="right")
     t.add_column("n", justify="right")
     t.add_column("over")
-    for k, v, n, over in format_summary(res["metrics"]):
+    for k, v, ci, n, over in format_summary(res["metrics"], intervals=True):
         small = n.split(" ")[0].isdigit() and int(n.split(" ")[0]) < SMALL_N
-        t.add_row(k, v, f"[yellow]{n}[/yellow]" if small else n, over)
+        t.add_row(k, v, *([ci] if iv else []), f"[yellow]{n}[/yellow]" if small else n, over)
     console.print(t)
+    if iv:
+        _say(f"intervals: {iv['resamples']} resamples of the videos (seed {iv['seed']}"
+             f"{', stratified by class' if iv['stratified'] else ''}), percentile bounds")
     warn = small_n_warning(res["metrics"])
     if warn:
         _note(warn, "warning")
@@ -301,12 +327,58 @@ def _say(text: str) -> None:
 
 @cli.command()
 @click.argument("predictions", type=click.Path())
-def metrics(predictions) -> None:
+@_bootstrap_options
+def metrics(predictions, bootstrap, bootstrap_seed) -> None:
     """Recompute results.json and per_class.csv from a predictions file alone."""
     from .evaluate import write_results
 
-    res = write_results(predictions)
+    resamples, seed = _bootstrap_args(bootstrap, bootstrap_seed)
+    res = write_results(predictions, bootstrap=resamples, seed=seed)
     _print_metrics(res)
+
+
+#: per-class rows printed by hat compare (all of them go to --out)
+SHOWN_CLASS_ROWS = 20
+
+
+@cli.command()
+@click.argument("run_a", type=click.Path())
+@click.argument("run_b", type=click.Path())
+@click.option("--out", type=click.Path(dir_okay=False), help="also write every row to FILE.csv or FILE.json")
+@_bootstrap_options
+def compare(run_a, run_b, out, bootstrap, bootstrap_seed) -> None:
+    """Is A different from B? Paired differences of every metric over the same videos (same benchmark only)."""
+    from .compare import compare_runs, format_rows
+
+    resamples, seed = _bootstrap_args(bootstrap, bootstrap_seed)
+    if resamples < 1:
+        raise HatError("compare needs --bootstrap of at least 1 resample (1000 is the default)")
+    report = compare_runs(run_a, run_b, resamples=resamples, seed=seed, out=out)
+    t = Table(title=f"A: {report.name_a}   B: {report.name_b}   ({report.bench})")
+    for c, just in (("metric", "left"), ("A", "right"), ("B", "right"), ("A − B", "right"), ("95 % interval", "right"),
+                    ("p bootstrap", "right"), ("only A / only B right", "right"), ("p McNemar", "right"), ("", "left")):
+        t.add_column(c, justify=just)
+    for row in format_rows(report.metrics):
+        t.add_row(*row)
+    console.print(t)
+    cls = report.per_class.sort_values(["p_holm", "metric"], kind="stable")
+    if len(cls):
+        t = Table(title="per class: differences significant after Holm's correction (McNemar, classes of one metric)")
+        for c in ("metric", "class", "clips", "A", "B", "A − B", "95 % interval", "p Holm"):
+            t.add_column(c, justify="left" if c in ("metric", "class") else "right")
+        for r in cls.head(SHOWN_CLASS_ROWS).to_dict("records"):
+            t.add_row(r["metric"], str(r["class"]), str(r["n"]), *(f"{100 * r[k]:.1f}" for k in ("a", "b", "diff")),
+                      f"[{100 * r['diff_lo']:.1f}, {100 * r['diff_hi']:.1f}]", f"{r['p_holm']:.2g}")
+        console.print(t)
+        if len(cls) > SHOWN_CLASS_ROWS:
+            _say(f"{len(cls) - SHOWN_CLASS_ROWS} more significant per-class differences (smallest p first above); "
+                 "--out FILE.csv lists them all")
+    else:
+        _say("per class: no difference is significant after Holm's correction")
+    _say(f"{report.info['resamples']} paired resamples of the videos (seed {report.info['seed']}"
+         f"{', stratified by class' if report.info['stratified'] else ''}); *: p < 0.05 (McNemar's for accuracies, "
+         "the largest over repeats; the bootstrap's for ratios)"
+         + (f"; wrote {out}" if out else ""))
 
 
 @cli.command()

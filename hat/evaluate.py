@@ -26,6 +26,7 @@ from .errors import HatError
 from .metrics import compute_metrics, per_class
 from .models import VideoClassifier
 from .models.base import Sampling
+from .stats import DEFAULT_RESAMPLES, DEFAULT_SEED, results_intervals
 from .store import atomic_path, check_out_dir, first_difference, safe_name, sha256_file, write_csv, write_json
 
 TOPK = 5
@@ -194,6 +195,14 @@ def results_from_predictions(pred: pd.DataFrame, meta: dict[str, Any], pred_path
     }
 
 
+def check_bootstrap(bootstrap: int, seed: int) -> None:
+    """Before any work: resamples 0 (off) or more, a seed a numpy Generator takes."""
+    if bootstrap < 0:
+        raise HatError(f"--bootstrap must be 0 (no intervals) or a number of resamples such as 1000 (got {bootstrap})")
+    if seed < 0:
+        raise HatError(f"--bootstrap-seed must be 0 or more (got {seed})")
+
+
 #: model options that say where or how fast a run goes, not what it computes: no tag, no refusal
 NOT_PROTOCOL = ("device", "cache_dir", "clip_weights", "trust_checkpoint")
 
@@ -269,11 +278,15 @@ def evaluate(
     batch_size: int = 32,
     progress: Callable[[int, int], None] | None = None,
     overwrite: bool = False,
+    bootstrap: int = DEFAULT_RESAMPLES,
+    seed: int = DEFAULT_SEED,
 ) -> dict[str, Any]:
     """Predict every clip, then write predictions.parquet, results.json and per_class.csv.
 
     A run directory that holds a run with other settings is refused before any work unless ``overwrite``.
+    ``bootstrap`` resamples of the videos give every metric its 95 % interval (0: none).
     """
+    check_bootstrap(bootstrap, seed)
     sets = bench.check_sets(sets)
     items = list(bench.items(sets))
     if not items:
@@ -295,14 +308,24 @@ def evaluate(
                 created=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"))
     pred_path = out / "predictions.parquet"
     write_predictions(pred_path, pred, meta)
-    return write_results(pred_path)
+    return write_results(pred_path, bootstrap=bootstrap, seed=seed)
 
 
-def write_results(pred_path: str | Path) -> dict[str, Any]:
-    """(Re)compute results.json and per_class.csv next to a predictions file, from it alone."""
+def write_results(pred_path: str | Path, *, bootstrap: int = DEFAULT_RESAMPLES, seed: int = DEFAULT_SEED) -> dict[str, Any]:
+    """(Re)compute results.json and per_class.csv next to a predictions file, from it alone.
+
+    With ``bootstrap`` resamples, each metric gets ``<metric>_lo`` / ``<metric>_hi`` and results.json an
+    ``intervals`` block (hat.stats); with 0 both files are as they were before intervals existed.
+    """
+    check_bootstrap(bootstrap, seed)
     pred_path = Path(pred_path)
     pred, meta = read_predictions(pred_path)
     results = results_from_predictions(pred, meta, pred_path)
+    table = per_class(pred, meta["benchmark"]["classes"])
+    if bootstrap:
+        bounds, info, table = results_intervals(pred, results["metrics"], table, bootstrap, seed)
+        results["metrics"].update(bounds)
+        results["intervals"] = info
     write_json(pred_path.with_name("results.json"), results)
-    write_csv(pred_path.with_name("per_class.csv"), per_class(pred, meta["benchmark"]["classes"]))
+    write_csv(pred_path.with_name("per_class.csv"), table)
     return results

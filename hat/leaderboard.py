@@ -9,8 +9,9 @@ from typing import Any
 import pandas as pd
 
 from .errors import HatError
-from .metrics import SMALL_N, interval_halfwidth
+from .metrics import RATIO_METRICS, SMALL_N, interval_halfwidth
 from .pairs import SWAP_TYPES
+from .stats import interval_keys
 from .store import check_out_file, write_csv, write_text
 
 COLUMNS = (
@@ -19,6 +20,8 @@ COLUMNS = (
     + ["p_top1", "b_top1", "obj_box_top1", "obj_shape_top1", "p_obj_top1", "n_foregrounds", "repeats", "model_hash",
        "bench_hash", "manifest", "hat_version"]
 )
+#: 95 % bounds of each metric column that has them (results written before intervals leave them empty)
+COLUMNS += interval_keys(COLUMNS)
 KEY = ["benchmark", "bench_hash", "model", "model_hash", "protocol"]
 
 
@@ -93,10 +96,13 @@ def to_markdown(df: pd.DataFrame) -> str:
         f"{'SHAcc' if m == 'shacc' else 'SBErr'} {t}" for t in SWAP_TYPES for m in ("shacc", "sberr")
     ] + ["P-top1", "B-top1"]
 
+    def missing(v: Any) -> bool:
+        return v is None or (isinstance(v, float) and pd.isna(v))
+
     def cell(col: str, v: Any) -> str:
-        if v is None or (isinstance(v, float) and pd.isna(v)):
+        if missing(v):
             return "-"
-        if col in ("bor", "hor"):
+        if col in RATIO_METRICS:
             return f"{float(v):.2f}"
         if isinstance(v, (int, float)):
             return f"{100 * float(v):.1f}"
@@ -117,6 +123,9 @@ def to_markdown(df: pd.DataFrame) -> str:
             sd = r.get(f"{c}_std")
             if text != "-" and sd is not None and not pd.isna(sd) and c.startswith(("shacc", "sberr")):
                 text += f" ± {100 * float(sd):.1f}"
+            lo, hi = r.get(f"{c}_lo"), r.get(f"{c}_hi")
+            if text != "-" and not missing(lo) and not missing(hi):
+                text += f" [{cell(c, lo)}, {cell(c, hi)}]"
             vals.append(text)
         lines.append("| " + " | ".join(vals) + " |")
     lines += ["", f"n: usable videos (OAcc, BOR, HOR, P-top1 and B-top1 are over all of them) / foregrounds × repeats "
@@ -124,6 +133,9 @@ def to_markdown(df: pd.DataFrame) -> str:
                   f"on an accuracy is wider than ±{100 * interval_halfwidth(SMALL_N):.0f} points."]
     if with_manifest:
         lines += [""] + comparability_notes(df)
+    if len(df) and any(f"{c}_lo" in df.columns and df[f"{c}_lo"].notna().any() for c in shown):
+        lines += ["[lo, hi]: 95 % bootstrap interval over the videos (a foreground carries all its clips); "
+                  "± : std over repeats."]
     return "\n".join(lines) + "\n"
 
 

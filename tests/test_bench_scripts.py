@@ -29,6 +29,8 @@ SMOKE: dict[str, tuple[list[str], list[str]]] = {
     "bench_scale": (["--part", "build", "--videos", "2", "--workers", "1", "--size", "32", "--frames", "4"],
                     [r"^build local +1 +[\d.]+ +[\d.]+ +[\d.]+ +[\d.]+ +[\d.na]+ +\d+$",
                      r"^build ray +1 +[\d.]+ +[\d.]+ +[\d.]+ +[\d.]+ +[\d.na]+ +\d+$", r"ray overhead at 1 workers: [+-]\d+ %"]),
+    "bench_stats": (["--videos", "60", "--classes", "3", "--resamples", "20"],
+                    [r"^intervals +[\d.]+ s", r"^hat metrics +[\d.]+ s", r"^compare +[\d.]+ s"]),
     "bench_segment": (["--tiny", "--frames", "1", "--batch", "1"],
                       [r"GroundingDINO .* [\d.]+ +[\d.]+ +\d+$", r"image encoder +[\d.]+", r"mask decoder .* [\d.]+"]),
 }
