@@ -11,6 +11,7 @@ import pandas as pd
 from .errors import HatError
 from .metrics import SMALL_N, interval_halfwidth
 from .pairs import SWAP_TYPES
+from .scuba import SCUBA_SOURCES
 from .store import check_out_file, write_csv, write_text
 
 COLUMNS = (
@@ -19,6 +20,13 @@ COLUMNS = (
     + ["p_top1", "b_top1", "obj_box_top1", "obj_shape_top1", "p_obj_top1", "n_foregrounds", "repeats", "model_hash",
        "bench_hash", "hat_version"]
 )
+#: in- / out-of-context columns (SCUBA, SCUFO, contrast accuracy, harmonic means), after the HAT ones
+OOC_COLUMNS = (
+    [f"{k}{s}" for src in SCUBA_SOURCES for k in (f"scuba_{src}_top1", f"scuba_{src}_top5", f"scufo_{src}_top1",
+                                                   f"contrast_{src}") for s in ("", "_std")]
+    + [f"hm_{x}{s}" for x in [f"swap_{t}" for t in SWAP_TYPES] + [f"scuba_{src}" for src in SCUBA_SOURCES] for s in ("", "_top5")]
+)
+COLUMNS = COLUMNS + OOC_COLUMNS
 KEY = ["benchmark", "bench_hash", "model", "model_hash", "protocol"]
 
 
@@ -31,6 +39,11 @@ def row_from_results(res: dict[str, Any]) -> dict[str, Any]:
         model=res["model"].get("name", ""), arch=res["model"].get("arch", ""), protocol=res["model"].get("protocol", ""),
         model_hash=res["model"].get("hash", ""), hat_version=res.get("hat_version", ""),
     )
+    cand = (res.get("eval") or {}).get("candidates")
+    if cand is not None:  # another label space: another row, whatever the model's own protocol
+        from .evaluate import candidates_tag
+
+        row["protocol"] = "; ".join(p for p in (row["protocol"], candidates_tag(cand)) if p)
     return row
 
 
@@ -112,7 +125,38 @@ def to_markdown(df: pd.DataFrame) -> str:
     lines += ["", f"n: usable videos (OAcc, BOR, HOR, P-top1 and B-top1 are over all of them) / foregrounds × repeats "
                   f"(SHAcc and SBErr are over foregrounds only); \"small n\": fewer than {SMALL_N}, where a 95 % interval "
                   f"on an accuracy is wider than ±{100 * interval_halfwidth(SMALL_N):.0f} points."]
+    lines += _ooc_markdown(df, cell)
     return "\n".join(lines) + "\n"
+
+
+def _ooc_markdown(df: pd.DataFrame, cell) -> list[str]:
+    """A second table for the in-/out-of-context view: SCUBA top-1, SCUFO top-1, contrast and HM per source,
+    and HM with each swap type's SHAcc; only the sources and types some row has."""
+    def has(c: str) -> bool:
+        return c in df.columns and df[c].notna().any()
+
+    cols: list[tuple[str, str]] = []
+    for src in SCUBA_SOURCES:
+        cols += [(c, h) for c, h in ((f"scuba_{src}_top1", f"SCUBA {src}"), (f"scufo_{src}_top1", f"SCUFO {src}"),
+                                    (f"contrast_{src}", f"contrast {src}"), (f"hm_scuba_{src}", f"HM SCUBA {src}")) if has(c)]
+    cols += [(f"hm_swap_{t}", f"HM swap {t}") for t in SWAP_TYPES if has(f"hm_swap_{t}")]
+    if not cols:
+        return []
+    out = ["", "| benchmark | model | OAcc | " + " | ".join(h for _, h in cols) + " |", "|" + "|".join("---" for _ in range(len(cols) + 3)) + "|"]
+    repeated = df.duplicated(["benchmark", "model"], keep=False)
+    for i, r in enumerate(df.to_dict("records")):
+        model = str(r.get("model")) + (f" ({r['protocol']})" if repeated.iloc[i] and r.get("protocol") else "")
+        vals = [str(r.get("benchmark")), model, cell("oacc", r.get("oacc"))]
+        for c, _ in cols:
+            text = cell(c, r.get(c))
+            sd = r.get(f"{c}_std")
+            if text != "-" and sd is not None and not pd.isna(sd):
+                text += f" ± {100 * float(sd):.1f}"
+            vals.append(text)
+        out.append("| " + " | ".join(vals) + " |")
+    out += ["", "SCUBA: the person on a still background (top-1); SCUFO: the same with the person frozen to one frame; "
+                "contrast: right on SCUBA and wrong on SCUFO (per video); HM: 2·OAcc·X / (OAcc + X), top-1; mean ± std over repeats."]
+    return out
 
 
 def write_leaderboard(inputs: list[str | Path], out: str | Path, markdown: str | Path | None = None) -> pd.DataFrame:
