@@ -140,6 +140,8 @@ def build(**kw) -> None:
         kept = f" ({c['residual_rejected']} refused: Background-Only still shows a person)" if c.get("residual_rejected") else ""
         _say(f"usable {c['ok']} of {c['videos']}; foregrounds {c['foregrounds']}, backgrounds {c['backgrounds']}{kept}")
         _say("pairs: " + (", ".join(f"{k} {v}" for k, v in c["pairs"].items()) or "none"))
+        if "scuba" in c:  # each SCUBA row is also its SCUFO twin
+            _say("scuba (and scufo) backgrounds: " + (", ".join(f"{k} {v}" for k, v in c["scuba"].items()) or "none"))
     for note in s.notes:
         _note(note)
 
