@@ -171,7 +171,7 @@ def sample_scuba(
     hashes: dict[str, str] = {}
     fg = list(foregrounds[["video_id", "label"]].itertuples(index=False))
     while True:
-        rows, bad = [], []
+        rows, bad, picks = [], [], {}
         report.made.clear()
         report.missing.clear()
         for src in sources:
@@ -192,9 +192,11 @@ def sample_scuba(
                         r.update(background=bg_by_class[lb][rng.integers(len(bg_by_class[lb]))], bg_label=lb,
                                  bg_class=classes[lb], bg_frame=int(rng.integers(num_frames)))
                     elif src == "places":
-                        # the repeats of one video: a permutation drawn from the video's own seed, so they differ
-                        perm = np.random.default_rng(stable_seed("scuba-places", seed, vid)).permutation(len(pool))
-                        name = pool[int(perm[rep % len(pool)])]
+                        # the repeats of one video: distinct images drawn from the video's own seed
+                        if vid not in picks:
+                            rng = np.random.default_rng(stable_seed("scuba-places", seed, vid))
+                            picks[vid] = rng.choice(len(pool), size=min(repeats, len(pool)), replace=False)
+                        name = pool[int(picks[vid][rep % len(picks[vid])])]
                         if name not in hashes:
                             try:
                                 read_image(images.folder / name)
