@@ -237,6 +237,7 @@ def format_summary(m: dict[str, Any]) -> list[tuple[str, str, str, str]]:
 def small_n_warning(m: dict[str, Any]) -> str | None:
     """One line when the smallest sample behind a shown metric is too small to read differences from."""
     counts = [m.get("n_videos", 0)] + [m[f"n_swap_{t}"] for t in SWAP_TYPES if m.get(f"shacc_{t}") is not None]
+    counts += [m.get(f"n_scuba_{s}", 0) for s in SCUBA_SOURCES if m.get(f"scuba_{s}_top1") is not None]
     counts = [c for c in counts if c]
     if not counts or min(counts) >= SMALL_N:
         return None
