@@ -20,12 +20,15 @@ from . import compose as C
 from .errors import HatError
 from .masks import decode_rle
 from .pairs import SWAP_TYPES, why_no_pairs
+from .scuba import SCUBA_COLUMNS, SCUBA_FILE, SCUBA_SETS, image_hash, read_image, scuba_set, set_source
 from .store import ArtifactStore, read_npz, sha256_file, stable_seed
 
 BASE_SETS = ("original", "human_only", "background_only", "masked_background", "masked_person")
 OBJECT_SETS = ("masked_object_box", "masked_object_shape", "masked_background_objects")  # videos with named objects
 SWAP_SETS = tuple(f"swap_{t}" for t in SWAP_TYPES)
-ALL_SETS = BASE_SETS + OBJECT_SETS + SWAP_SETS
+ALL_SETS = BASE_SETS + OBJECT_SETS + SWAP_SETS + SCUBA_SETS
+#: sets with several clips per video, one per repeat (``hat export`` puts them under ``<set>/r<repeat>``)
+REPEATED_SETS = SWAP_SETS + SCUBA_SETS
 #: where ``hat build`` puts benchmarks by default (``benchmarks/<source>``) and ``hat eval`` looks for one
 BENCH_DIR = Path("benchmarks")
 
@@ -84,6 +87,10 @@ class Benchmark:
         self.classes = [c for c in (self.root / "classes.txt").read_text().split("\n") if c]
         self.manifest = pd.read_csv(self.root / "manifest.csv", keep_default_na=False, dtype={"video_id": str})
         self.pairs = pd.read_csv(self.root / "pairs.csv", keep_default_na=False, dtype={"fg_video": str, "bg_video": str})
+        scuba_path = self.root / SCUBA_FILE  # absent in benchmarks built before SCUBA
+        self.scuba = (pd.read_csv(scuba_path, keep_default_na=False, dtype={"fg_video": str, "background": str, "image_sha256": str})
+                      if scuba_path.is_file() else pd.DataFrame(columns=SCUBA_COLUMNS))
+        self._scuba_rows = {(r.source, int(r.repeat), r.fg_video): r for r in self.scuba.itertuples(index=False)}
         self.config = self.meta["config"]
         self.name = self.meta.get("name", self.root.name)
         self.hash = sha256_file(meta_path)[:16]
@@ -91,6 +98,7 @@ class Benchmark:
         self._store = ArtifactStore(self.root)
         self._parts = functools.lru_cache(maxsize=64)(self._load_parts)
         self._background = functools.lru_cache(maxsize=128)(self._load_background)
+        self._image = functools.lru_cache(maxsize=256)(self._load_image)
 
     @property
     def videos(self) -> pd.DataFrame:
@@ -104,7 +112,14 @@ class Benchmark:
     def available_sets(self) -> list[str]:
         swaps = set(self.pairs["set"].unique())
         objects = bool(self._has_objects()[self.manifest["status"] == "ok"].any())
+        swaps |= {f"{fam}_{src}" for src in set(self.scuba["source"]) for fam in ("scuba", "scufo")}
         return [s for s in ALL_SETS if s in BASE_SETS or s in swaps or (objects and s in OBJECT_SETS)]
+
+    def repeats_of(self, set_name: str) -> list[int]:
+        """The repeats a set has (swap and SCUBA sets; none for the others)."""
+        if set_name in SCUBA_SETS:
+            return sorted(set(self.scuba.loc[self.scuba["source"] == set_source(set_name), "repeat"].astype(int)))
+        return sorted(set(self.pairs.loc[self.pairs["set"] == set_name, "repeat"].astype(int)))
 
     def check_sets(self, sets: list[str] | None) -> list[str]:
         avail = self.available_sets()
@@ -116,6 +131,11 @@ class Benchmark:
                 why = why_no_pairs(s, list(self.config.get("swap_types", SWAP_TYPES)), int(counts.get("foregrounds", 1)),
                                    (counts.get("pairs_missing") or {}).get(s))
                 raise HatError(f"{s} has no pairs in benchmark {self.name}: {why} (sets here: {', '.join(avail)})")
+            if s in SCUBA_SETS and s not in avail:
+                built = list(self.config.get("scuba") or [])
+                why = (f"it was not built (scuba: {', '.join(built) or 'none'}; 'places' needs --scuba-images DIR)"
+                       if set_source(s) not in built else "no video is a SCUBA foreground (see benchmark.yaml notes)")
+                raise HatError(f"{s} has no clips in benchmark {self.name}: {why} (sets here: {', '.join(avail)})")
             if s in OBJECT_SETS and s not in avail:
                 raise HatError(f"{s} needs videos with named objects and benchmark {self.name} has none (sets here: {', '.join(avail)})")
             if s not in avail:
@@ -191,7 +211,33 @@ class Benchmark:
         if s in SWAP_SETS:
             bg, bg_masks = self.background(item.bg_video)
             return C.action_swap(a.frames, a.masks, bg, bg_masks, self.config["placement"])
+        if s in SCUBA_SETS:
+            image, image_mask = self.scuba_background(set_source(s), item.repeat, a)
+            clip = C.scuba(a.frames, a.masks, image, image_mask, self.config["placement"])
+            return C.scufo(clip) if s.startswith("scufo_") else clip
         raise HatError(f"unknown set '{s}' (valid: {', '.join(ALL_SETS)})")
+
+    def scuba_background(self, src: str, repeat: int, a: VideoParts) -> tuple[np.ndarray, np.ndarray | None]:
+        """The still image behind a SCUBA clip at the video's frame size, and the removed person's mask (still)."""
+        row = self._scuba_rows.get((src, int(repeat), a.video_id))
+        if row is None:
+            raise HatError(f"video '{a.video_id}' has no {scuba_set(src)} background for repeat {repeat} in benchmark {self.name}")
+        h, w = a.frames.shape[1:3]
+        if src == "stripes":
+            return C.stripes(np.random.default_rng(int(row.seed)), h, w), None
+        if src == "still":
+            bg, bg_masks = self.background(row.background)
+            return bg[int(row.bg_frame)], bg_masks[int(row.bg_frame)]
+        return C.fit_image(self._image(row.background, row.image_sha256), h, w), None
+
+    def _load_image(self, name: str, sha: str) -> np.ndarray:
+        folder = Path(str(self.config.get("scuba_images") or ""))
+        path = folder / name
+        if not path.is_file():
+            raise HatError(f"scuba image {name} not found in {folder} (the --scuba-images folder this benchmark was built with)")
+        if sha and image_hash(path) != sha:
+            raise HatError(f"scuba image {path} changed since the benchmark was built (sha256 {sha}...); rebuild or restore it")
+        return read_image(path)
 
     def items(self, sets: list[str], repeats: list[int] | None = None) -> Iterator[Item]:
         """Items grouped by foreground video, so each video's parts are loaded once for all its sets."""
@@ -200,6 +246,11 @@ class Benchmark:
         if repeats is not None:
             swaps = swaps[swaps["repeat"].isin(repeats)]
         by_fg = {vid: g for vid, g in swaps.groupby("fg_video", sort=False)}
+        scuba_sets = [s for s in sets if s in SCUBA_SETS]
+        sc = self.scuba[self.scuba["source"].isin({set_source(s) for s in scuba_sets})]
+        if repeats is not None:
+            sc = sc[sc["repeat"].isin(repeats)]
+        scuba_by_fg = {vid: g for vid, g in sc.groupby("fg_video", sort=False)}
         has_obj = dict(zip(self.manifest["video_id"], self._has_objects()))
         for row in self.videos.itertuples(index=False):
             vid, label = row.video_id, int(row.label)
@@ -209,3 +260,8 @@ class Benchmark:
             if vid in by_fg:
                 for p in by_fg[vid].itertuples(index=False):
                     yield Item(p.set, int(p.repeat), vid, label, p.bg_video, int(p.bg_label))
+            if vid in scuba_by_fg:
+                for p in scuba_by_fg[vid].itertuples(index=False):
+                    for s in scuba_sets:
+                        if set_source(s) == p.source:
+                            yield Item(s, int(p.repeat), vid, label, str(p.background), int(p.bg_label))

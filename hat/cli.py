@@ -98,6 +98,11 @@ def cli() -> None:
 @click.option("--ray-address", help="ray: 'auto' or host:port joins a running cluster [start a local Ray]")
 @click.option("--gpus-per-worker", type=float, default=0.0, show_default=True,
               help="ray: GPUs per segment/inpaint actor (fractions share a GPU)")
+@click.option("--scuba", help="SCUBA/SCUFO background sources, comma-separated: places, stripes, still; 'none' for no "
+                   "SCUBA sets [stripes,still, plus places with --scuba-images]")
+@click.option("--scuba-images", type=click.Path(), help="a folder of scene images for the 'places' SCUBA source (e.g. Places365 test)")
+@click.option("--scuba-filter", is_flag=True,
+              help="SCUBA foregrounds by SCUBA's rule (>= 90 %% of frames with >= 10 %% person) instead of --cov-min/--cov-max")
 def build(**kw) -> None:
     """Generate a counterfactual benchmark (resumable: rerun the same command to continue)."""
     from .config import AUTO_SEGMENTER, BuildConfig, parse_options
@@ -128,7 +133,8 @@ def build(**kw) -> None:
         cov_min=kw["cov_min"], cov_max=kw["cov_max"], mask_smooth=kw["mask_smooth"], flicker_ratio=kw["flicker_ratio"],
         max_residual=kw["max_residual"], repeats=kw["repeats"],
         swap_types=_csv_list(kw["swap_types"]) or [], placement=kw["placement"], seed=kw["seed"], limit=kw["limit"],
-        pairs_file=kw["pairs_file"],
+        pairs_file=kw["pairs_file"], scuba=_scuba_sources(kw["scuba"], kw["scuba_images"]),
+        scuba_images=kw["scuba_images"], scuba_filter=kw["scuba_filter"],
     )
     if manifest:
         from .manifest import apply_manifest
@@ -162,6 +168,8 @@ def build(**kw) -> None:
         kept = f" ({c['residual_rejected']} refused: Background-Only still shows a person)" if c.get("residual_rejected") else ""
         _say(f"usable {c['ok']} of {c['videos']}; foregrounds {c['foregrounds']}, backgrounds {c['backgrounds']}{kept}")
         _say("pairs: " + (", ".join(f"{k} {v}" for k, v in c["pairs"].items()) or "none"))
+        if "scuba" in c:  # each SCUBA row is also its SCUFO twin
+            _say("scuba (and scufo) backgrounds: " + (", ".join(f"{k} {v}" for k, v in c["scuba"].items()) or "none"))
     for note in s.notes:
         _note(note)
 
@@ -171,6 +179,15 @@ def _given(param: str) -> bool:
     from click.core import ParameterSource
 
     return click.get_current_context().get_parameter_source(param) not in (None, ParameterSource.DEFAULT)
+
+
+def _scuba_sources(text: str | None, images: str | None) -> list[str]:
+    """``--scuba`` as a list: the default adds ``places`` when an image folder is given; ``none`` is no source."""
+    from .scuba import DEFAULT_SCUBA
+
+    if text is None:
+        return list(DEFAULT_SCUBA) + (["places"] if images else [])
+    return [] if text.strip().lower() == "none" else (_csv_list(text) or [])
 
 
 def _recorded_segmenter(out: Path) -> str:
@@ -256,13 +273,16 @@ def _bootstrap_args(bootstrap: int | None, seed: int | None) -> tuple[int, int]:
 @click.option("--precision", type=click.Choice(["fp32", "fp16", "bf16"]), help="weights and activations [fp32]")
 @click.option("--trust-checkpoint", is_flag=True, help="allow full unpickling of a checkpoint you trust")
 @click.option("--overwrite", is_flag=True, help="replace a run made with other settings in the same --out")
+@click.option("--candidates", type=click.Path(dir_okay=False),
+              help="score only among these classes (a file of class names or indices, one per line)")
+@click.option("--drop-outside", is_flag=True, help="with --candidates: skip clips whose label is not a candidate")
 @_bootstrap_options
 def eval_cmd(model_spec, bench, out, arch, clip_weights, frames, templates, class_names, model_opt, sets, batch_size,
-             device, precision, trust_checkpoint, overwrite, bootstrap, bootstrap_seed) -> None:
+             device, precision, trust_checkpoint, overwrite, candidates, drop_outside, bootstrap, bootstrap_seed) -> None:
     """Evaluate a model on a benchmark; writes predictions.parquet, results.json, per_class.csv."""
     from .bench import Benchmark, default_bench
     from .config import parse_options
-    from .evaluate import evaluate, protocol_tag, run_name
+    from .evaluate import evaluate, filter_items, protocol_tag, read_class_list, run_name
     from .store import check_out_dir
     from .models import load_model
 
@@ -270,6 +290,11 @@ def eval_cmd(model_spec, bench, out, arch, clip_weights, frames, templates, clas
     b = Benchmark(bench or default_bench())
     if not bench:
         _say(f"benchmark: {b.root}")
+    if drop_outside and not candidates:
+        raise HatError("--drop-outside applies to --candidates only (give the candidate classes)")
+    cand = read_class_list(candidates, b.classes) if candidates else None
+    if cand is not None:  # before the model loads: clips outside the candidates are refused unless dropped
+        filter_items(list(b.items(b.check_sets(_csv_list(sets)))), cand, drop_outside)
     given = {"clip_weights": clip_weights, "frames": frames, "templates": templates, "class_names": class_names,
              "precision": precision}
     opts = {k: v for k, v in given.items() if v is not None}
@@ -283,10 +308,14 @@ def eval_cmd(model_spec, bench, out, arch, clip_weights, frames, templates, clas
     if out:
         check_out_dir(Path(out))
     model = load_model(model_spec, arch=arch, classes=b.classes, **opts)
-    out = out or str(Path("results") / run_name(model, b, protocol_tag(model, opts)))
+    out = out or str(Path("results") / run_name(model, b, protocol_tag(model, opts, cand)))
     with progress_bar("eval") as update:
         res = evaluate(model, b, out, sets=_csv_list(sets), batch_size=batch_size, progress=update, overwrite=overwrite,
-                       bootstrap=resamples, seed=seed)
+                       candidates=cand, drop_outside=drop_outside, bootstrap=resamples, seed=seed)
+    if cand is not None:
+        e = res["eval"]
+        _say(f"label space: {len(cand)} candidate classes ({e.get('scored_by')})"
+             + (f"; {e['dropped_clips']} clips outside them skipped" if e.get("dropped_clips") else ""))
     _print_metrics(res)
     _say(f"wrote {Path(out) / 'results.json'}")
 
@@ -327,14 +356,31 @@ def _say(text: str) -> None:
 
 @cli.command()
 @click.argument("predictions", type=click.Path())
-@_bootstrap_options
-def metrics(predictions, bootstrap, bootstrap_seed) -> None:
+@click.option("--base-classes", type=click.Path(dir_okay=False),
+              help="split every metric into these base classes (names or indices, one per line) and the novel rest, with their HM")
+def metrics(predictions, base_classes) -> None:
     """Recompute results.json and per_class.csv from a predictions file alone."""
     from .evaluate import write_results
 
-    resamples, seed = _bootstrap_args(bootstrap, bootstrap_seed)
-    res = write_results(predictions, bootstrap=resamples, seed=seed)
+    res = write_results(predictions, base_classes=base_classes)
     _print_metrics(res)
+    if "base_novel" in res:
+        _print_base_novel(res["base_novel"])
+
+
+def _print_base_novel(bn: dict) -> None:
+    from .metrics import format_summary
+
+    novel = {k: (v, n) for k, v, n, _ in format_summary(bn["novel"])}
+    t = Table(title=f"base ({len(bn['base_classes'])} classes) / novel")
+    for col, just in (("metric", "left"), ("base", "right"), ("novel", "right"), ("n base / novel", "right")):
+        t.add_column(col, justify=just)
+    for k, vb, nb, _ in format_summary(bn["base"]):
+        vn, nn = novel.get(k, ("-", "0"))
+        t.add_row(k, vb, vn, f"{nb} / {nn}")
+    console.print(t)
+    hm = ", ".join(f"{k} {100 * v:.1f}" for k, v in bn["hm"].items() if k in ("oacc", "oacc_top5", "shacc_random", "scuba_stripes_top1"))
+    _say(f"HM(base, novel): {hm or '-'} (all in results.json base_novel.hm)")
 
 
 #: per-class rows printed by hat compare (all of them go to --out)

@@ -159,3 +159,86 @@ def action_swap(
     m = shift(fg_masks, dy, dx)
     np.copyto(bg, shift(fg_frames, dy, dx), where=m[..., None])  # bg is a fresh array (indexed, then resized)
     return bg
+
+
+# ----------------------------------------------------------------------------- SCUBA / SCUFO (Li et al., ICCV 2023)
+
+
+def scuba(
+    fg_frames: np.ndarray,
+    fg_masks: np.ndarray,
+    image: np.ndarray,
+    image_mask: np.ndarray | None = None,
+    placement: str = "match",
+) -> np.ndarray:
+    """Video A's human pasted onto one still image, the same image behind every frame.
+
+    The Action-Swap rules exactly (:func:`action_swap` with a one-frame background): one offset for the
+    whole clip, ``match`` moves the human to ``image_mask`` (a removed person's mask, for a still taken
+    from a Background-Only video; without one the human stays in place), the image resized to cover.
+    """
+    image = np.asarray(image, dtype=np.uint8)
+    bg_masks = None if image_mask is None else np.asarray(image_mask, dtype=bool)[None]
+    return action_swap(fg_frames, fg_masks, image[None], bg_masks, placement)
+
+
+def freeze_index(t: int) -> int:
+    """The frame SCUFO repeats: the middle one (TSN's segment middles make it the clip's centre in time,
+    where the action is most likely under way; the first frame is often before it starts)."""
+    return int(align_time(1, t)[0])
+
+
+def scufo(clip: np.ndarray) -> np.ndarray:
+    """SCUBA's frozen twin: one frame of the pasted clip repeated T times (no motion left anywhere)."""
+    clip = np.asarray(clip)
+    return np.repeat(clip[freeze_index(len(clip)) : freeze_index(len(clip)) + 1], len(clip), axis=0)
+
+
+def stripes(rng: np.random.Generator, height: int, width: int) -> np.ndarray:
+    """A procedural sinusoidal stripe image [H,W,3] uint8: random frequency, orientation, phase, two colours.
+
+    The frequency counts periods across the frame's diagonal (2-12), so stripes look alike at any size.
+    """
+    periods = rng.uniform(2.0, 12.0)
+    theta = rng.uniform(0.0, np.pi)
+    phase = rng.uniform(0.0, 2 * np.pi)
+    c0, c1 = rng.integers(0, 256, size=(2, 3)).astype(np.float64)
+    yy, xx = np.mgrid[0:height, 0:width].astype(np.float64)
+    diag = float(np.hypot(height, width))
+    wave = 0.5 + 0.5 * np.sin(2 * np.pi * periods * (xx * np.cos(theta) + yy * np.sin(theta)) / diag + phase)
+    img = c0 + (c1 - c0) * wave[..., None]
+    return np.clip(np.rint(img), 0, 255).astype(np.uint8)
+
+
+def to_rgb8(img: np.ndarray) -> np.ndarray:
+    """Any decoded image as [H,W,3] uint8 RGB from OpenCV's BGR(A) order.
+
+    Grayscale is repeated to three channels; 16-bit is scaled by 255/65535 (rounded); float images are taken
+    as 0..1; an alpha channel is composited over black (what a transparent pixel shows is undefined).
+    """
+    img = np.asarray(img)
+    if img.dtype == np.uint16:
+        x = img.astype(np.float64) / 65535.0
+    elif img.dtype == np.uint8:
+        x = img.astype(np.float64) / 255.0
+    elif np.issubdtype(img.dtype, np.floating):
+        x = np.clip(np.nan_to_num(img.astype(np.float64)), 0.0, 1.0)
+    else:
+        raise ValueError(f"unsupported image pixel type {img.dtype}")
+    if x.ndim == 2:
+        x = x[..., None]
+    if x.ndim != 3 or x.shape[2] not in (1, 2, 3, 4):
+        raise ValueError(f"unsupported image shape {img.shape}")
+    c = x.shape[2]
+    if c in (2, 4):  # gray+alpha, BGRA
+        x = x[..., :-1] * x[..., -1:]
+    if x.shape[2] == 1:
+        x = np.repeat(x, 3, axis=2)
+    else:
+        x = x[..., ::-1]  # BGR -> RGB
+    return np.clip(np.rint(x * 255.0), 0, 255).astype(np.uint8)
+
+
+def fit_image(img: np.ndarray, height: int, width: int) -> np.ndarray:
+    """An RGB image brought to a video's frame size: scaled to cover it (aspect ratio kept), centre-cropped."""
+    return resize_cover(np.asarray(img, dtype=np.uint8)[None], height, width)[0]

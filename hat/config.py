@@ -10,6 +10,7 @@ import yaml
 
 from .errors import HatError
 from .pairs import SWAP_TYPES
+from .scuba import DEFAULT_SCUBA, SCUBA_SOURCES
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -32,7 +33,7 @@ SELECTION_SETTINGS = ("split", "limit", "manifest")
 #: what only manifest.csv, pairs.csv and benchmark.yaml depend on
 AGGREGATE_SETTINGS = (
     "cov_min", "cov_max", "flicker_ratio", "max_residual", "k_close", "k_far", "repeats", "swap_types", "placement",
-    "seed", "mask_mean", "mask_std", "min_videos_per_class", "pairs_file",
+    "seed", "mask_mean", "mask_std", "min_videos_per_class", "pairs_file", "scuba", "scuba_images", "scuba_filter",
 )
 
 
@@ -67,6 +68,9 @@ class BuildConfig:
     limit: int | None = None  # only the first N videos of the split (a quick look)
     pairs_file: str | None = None  # use these swaps (e.g. HAT's published ones) instead of sampling
     manifest: str | None = None  # rebuild this published manifest: its videos, frames and pairs (hat.manifest)
+    scuba: list[str] = field(default_factory=lambda: list(DEFAULT_SCUBA))  # SCUBA/SCUFO background sources
+    scuba_images: str | None = None  # the folder of scene images for the 'places' source
+    scuba_filter: bool = False  # SCUBA foregrounds by SCUBA's rule (>= 90 % of frames >= 10 % person) instead of ours
 
     def resolved(self, source_defaults: dict[str, Any], *, source_masks: bool = False) -> "BuildConfig":
         """Fill unset fields from the source's conventions, then the global defaults; validate.
@@ -94,6 +98,18 @@ class BuildConfig:
         bad = [s for s in self.swap_types if s not in SWAP_TYPES]
         if bad:
             raise HatError(f"unknown swap type '{bad[0]}' (valid: {', '.join(SWAP_TYPES)})")
+        bad = [s for s in self.scuba if s not in SCUBA_SOURCES]
+        if bad:
+            raise HatError(f"unknown scuba source '{bad[0]}' (valid: {', '.join(SCUBA_SOURCES)})")
+        if "places" in self.scuba and not self.scuba_images:
+            raise HatError("scuba source 'places' needs a folder of scene images: --scuba-images DIR")
+        if self.scuba_images and "places" not in self.scuba:
+            raise HatError(f"--scuba-images is used by the 'places' source only, which is not in --scuba {','.join(self.scuba) or '(none)'}")
+        if self.scuba_images:
+            from pathlib import Path
+
+            if not Path(self.scuba_images).is_dir():
+                raise HatError(f"scuba images folder not found: {self.scuba_images}")
         if self.placement not in ("match", "keep"):
             raise HatError(f"unknown placement '{self.placement}' (valid: keep, match)")
         if self.mask_smooth < 1 or self.mask_smooth % 2 == 0:

@@ -23,7 +23,7 @@ import pyarrow.parquet as pq
 from . import __version__
 from .bench import Benchmark, Item
 from .errors import HatError
-from .metrics import compute_metrics, per_class
+from .metrics import base_novel_metrics, compute_metrics, per_class
 from .models import VideoClassifier
 from .models.base import Sampling
 from .stats import DEFAULT_RESAMPLES, DEFAULT_SEED, results_intervals
@@ -74,6 +74,70 @@ def combine_views(scores: np.ndarray, views: int, kind: str = "logits", reduce: 
     return (e / e.sum(-1, keepdims=True)).mean(1)
 
 
+# ----------------------------------------------------------------------------- restricted label spaces
+
+
+def read_class_list(path: str | Path, classes: list[str], what: str = "candidates") -> list[int]:
+    """A file of class names or indices (one per line; blank lines and ``#`` comments skipped) -> sorted indices."""
+    p = Path(path)
+    if not p.is_file():
+        raise HatError(f"{what} file not found: {p}")
+    index = {c: i for i, c in enumerate(classes)}
+    out: list[int] = []
+    for n, line in enumerate(p.read_text().splitlines(), start=1):
+        text = line.split("#", 1)[0].strip()
+        if not text:
+            continue
+        if text in index:
+            out.append(index[text])
+        elif text.lstrip("-").isdigit():
+            if not 0 <= int(text) < len(classes):
+                raise HatError(f"{p}:{n}: class index {text} out of range (the benchmark has {len(classes)} classes: 0-{len(classes) - 1})")
+            out.append(int(text))
+        else:
+            close = [c for c in classes if c.lower() == text.lower() or c.replace("_", " ") == text.replace("_", " ")]
+            hint = f" (did you mean '{close[0]}'?)" if close else f" (valid: names in the benchmark's classes.txt, e.g. {', '.join(classes[:3])}, or indices)"
+            raise HatError(f"{p}:{n}: '{text}' is not a class of the benchmark{hint}")
+    if not out:
+        raise HatError(f"{p}: no classes listed (one class name or index per line)")
+    return sorted(set(out))
+
+
+def candidates_tag(candidates: list[int] | None) -> str:
+    """``cand<N>-<hash>``: runs over different label spaces never share a directory or a leaderboard row."""
+    if candidates is None:
+        return ""
+    return f"cand{len(candidates)}-{hashlib.sha256(','.join(map(str, candidates)).encode()).hexdigest()[:6]}"
+
+
+def restrict_scores(scores: np.ndarray, candidates: list[int] | None, n_classes: int) -> np.ndarray:
+    """Full-width scores [N, n_classes] with every class outside ``candidates`` at -inf (never ranked above one).
+
+    Takes the model's scores over all classes (masked) or over the candidates only (their columns, in order).
+    """
+    if candidates is None:
+        return scores
+    out = np.full((len(scores), n_classes), -np.inf)
+    cand = np.asarray(candidates, dtype=np.int64)
+    out[:, cand] = scores[:, cand] if scores.shape[1] == n_classes else scores
+    return out
+
+
+def filter_items(items: list[Item], candidates: list[int] | None, drop_outside: bool = False) -> tuple[list[Item], int]:
+    """Clips whose label is among the candidates; one outside is an error unless ``drop_outside`` (then counted)."""
+    if candidates is None:
+        return items, 0
+    keep = set(candidates)
+    inside = [it for it in items if it.label in keep]
+    outside = len(items) - len(inside)
+    if outside and not drop_outside:
+        first = next(it for it in items if it.label not in keep)
+        videos = len({it.video_id for it in items if it.label not in keep})
+        raise HatError(f"{outside} clips ({videos} videos, e.g. {first.video_id}) have a label outside the {len(keep)} "
+                       "candidate classes; add --drop-outside to skip them")
+    return inside, outside
+
+
 def _concat(parts: list[Any]) -> Any:
     if isinstance(parts[0], np.ndarray):
         return np.concatenate(parts)
@@ -95,6 +159,7 @@ def predict_items(
     batch_size: int = 32,
     progress: Callable[[int, int], None] | None = None,
     sampler: FrameSampler | None = None,
+    candidates: list[int] | None = None,
 ) -> pd.DataFrame:
     """Scores of every item. ``batch_size`` counts clips; a model with V views sees V clips per item.
 
@@ -109,7 +174,8 @@ def predict_items(
     views = sampler.sampling.views if sampler.sampling.num_frames is not None else 1
     rows: list[dict[str, Any] | None] = [None] * len(items)
     groups: dict[tuple, list[tuple[int, Any]]] = {}
-    k = min(TOPK, len(bench.classes))
+    k = min(TOPK, len(bench.classes) if candidates is None else len(candidates))
+    width = {len(bench.classes)} if candidates is None else {len(bench.classes), len(candidates)}
     per_batch = max(1, batch_size // views)
     done = 0
 
@@ -118,13 +184,14 @@ def predict_items(
         batch = groups.pop(key)
         n_clips = len(batch) * views
         scores = np.asarray(model.forward(_concat([x for _, x in batch])), dtype=np.float64)
-        if scores.ndim != 2 or scores.shape != (n_clips, len(bench.classes)):
+        if scores.ndim != 2 or len(scores) != n_clips or scores.shape[1] not in width:
             raise HatError(f"model returned scores {scores.shape}; expected ({n_clips}, {len(bench.classes)}) for this benchmark")
         if not np.isfinite(scores).all():
             first = items[batch[0][0]]
             raise HatError(f"model returned NaN or infinite scores (first clip: {first.set} {first.video_id})")
         if views > 1:
             scores = combine_views(scores, views, model.score_kind, model.view_reduce)
+        scores = restrict_scores(scores, candidates, len(bench.classes))
         top = np.argsort(-scores, axis=1, kind="stable")[:, :k]
         names = bench.classes
         for (i, _), idx, sc in zip(batch, top, scores):
@@ -207,13 +274,13 @@ def check_bootstrap(bootstrap: int, seed: int) -> None:
 NOT_PROTOCOL = ("device", "cache_dir", "clip_weights", "trust_checkpoint")
 
 
-def protocol_tag(model: VideoClassifier, given: dict[str, Any]) -> str:
+def protocol_tag(model: VideoClassifier, given: dict[str, Any], candidates: list[int] | None = None) -> str:
     """A short tag for the options given that move a run off the model's own protocol.
 
-    Two runs of one checkpoint with other frames, templates, precision or class names get their own
-    run directories instead of one replacing the other.
+    Two runs of one checkpoint with other frames, templates, precision, class names or candidate classes
+    get their own run directories instead of one replacing the other.
     """
-    parts = []
+    parts = [candidates_tag(candidates)] if candidates is not None else []
     for key, value in sorted(given.items()):
         if key in NOT_PROTOCOL or value is None:
             continue
@@ -249,7 +316,10 @@ def run_name(model: VideoClassifier, bench: Benchmark, tag: str = "") -> str:
 def run_settings(meta: dict[str, Any]) -> dict[str, Any]:
     """What makes two runs the same run: the model as described (not where it ran), the benchmark, the sets."""
     model = {k: v for k, v in meta["model"].items() if k not in ("device", "checkpoint")}
-    return {"model": model, "benchmark": meta["benchmark"].get("hash"), "sets": meta["eval"].get("sets")}
+    out = {"model": model, "benchmark": meta["benchmark"].get("hash"), "sets": meta["eval"].get("sets")}
+    if meta["eval"].get("candidates") is not None:  # absent for the full label space (runs from before stay the same)
+        out.update(candidates=meta["eval"]["candidates"], drop_outside=meta["eval"].get("drop_outside", False))
+    return out
 
 
 def check_run_dir(out: Path, settings: dict[str, Any], overwrite: bool = False) -> None:
@@ -280,15 +350,26 @@ def evaluate(
     overwrite: bool = False,
     bootstrap: int = DEFAULT_RESAMPLES,
     seed: int = DEFAULT_SEED,
+    candidates: list[int] | None = None,
+    drop_outside: bool = False,
 ) -> dict[str, Any]:
     """Predict every clip, then write predictions.parquet, results.json and per_class.csv.
 
     A run directory that holds a run with other settings is refused before any work unless ``overwrite``.
     ``bootstrap`` resamples of the videos give every metric its 95 % interval (0: none).
+    ``candidates`` (class indices) restricts the label space: zero-shot models build their classifier over
+    them, other models' scores are masked to them; clips labelled outside them are refused unless ``drop_outside``.
     """
     check_bootstrap(bootstrap, seed)
     sets = bench.check_sets(sets)
     items = list(bench.items(sets))
+    if candidates is not None:
+        bad = [c for c in candidates if not 0 <= c < len(bench.classes)]
+        if bad or not candidates:
+            raise HatError(f"candidate class {bad[0] if bad else '(none)'} is not a class index of benchmark {bench.name} "
+                           f"(valid: 0-{len(bench.classes) - 1})")
+        candidates = sorted(set(candidates))
+    items, dropped = filter_items(items, candidates, drop_outside)
     if not items:
         raise HatError(f"benchmark {bench.name} has no clips in sets {', '.join(sets)}")
     out = Path(out_dir)
@@ -300,8 +381,14 @@ def evaluate(
         "eval": {"sets": sets, "batch_size": batch_size, "num_frames": sampler.sampling.num_frames,
                  "bench_num_frames": bench.config["num_frames"]},
     }
+    if candidates is not None:
+        meta["eval"].update(candidates=candidates, candidate_classes=[bench.classes[c] for c in candidates],
+                            drop_outside=drop_outside, dropped_clips=dropped)
     check_run_dir(out, run_settings(meta), overwrite)
-    pred = predict_items(model, bench, items, batch_size=batch_size, progress=progress, sampler=sampler)
+    if candidates is not None:
+        meta["eval"]["scored_by"] = "text classifier over the candidates" if model.set_candidates(bench.classes, candidates) \
+            else "scores masked to the candidates"
+    pred = predict_items(model, bench, items, batch_size=batch_size, progress=progress, sampler=sampler, candidates=candidates)
     out.mkdir(parents=True, exist_ok=True)
     meta["eval"]["sampling"] = sampler.report()
     meta.update(hat_version=__version__, python=platform.python_version(),
@@ -311,21 +398,27 @@ def evaluate(
     return write_results(pred_path, bootstrap=bootstrap, seed=seed)
 
 
-def write_results(pred_path: str | Path, *, bootstrap: int = DEFAULT_RESAMPLES, seed: int = DEFAULT_SEED) -> dict[str, Any]:
+def write_results(pred_path: str | Path, base_classes: str | Path | None = None, *, bootstrap: int = DEFAULT_RESAMPLES,
+                  seed: int = DEFAULT_SEED) -> dict[str, Any]:
     """(Re)compute results.json and per_class.csv next to a predictions file, from it alone.
 
     With ``bootstrap`` resamples, each metric gets ``<metric>_lo`` / ``<metric>_hi`` and results.json an
     ``intervals`` block (hat.stats); with 0 both files are as they were before intervals existed.
+    ``base_classes`` (a file of names or indices) adds ``base_novel``: every metric over the base classes'
+    videos and over the rest (novel), with their harmonic means.
     """
     check_bootstrap(bootstrap, seed)
     pred_path = Path(pred_path)
     pred, meta = read_predictions(pred_path)
+    base = read_class_list(base_classes, meta["benchmark"]["classes"], "base classes") if base_classes else None
     results = results_from_predictions(pred, meta, pred_path)
     table = per_class(pred, meta["benchmark"]["classes"])
     if bootstrap:
         bounds, info, table = results_intervals(pred, results["metrics"], table, bootstrap, seed)
         results["metrics"].update(bounds)
         results["intervals"] = info
+    if base is not None:
+        results["base_novel"] = base_novel_metrics(pred, base)
     write_json(pred_path.with_name("results.json"), results)
     write_csv(pred_path.with_name("per_class.csv"), table)
     return results

@@ -14,7 +14,7 @@ import cv2
 import numpy as np
 import pandas as pd
 
-from .bench import Benchmark
+from .bench import REPEATED_SETS, Benchmark
 from .errors import HatError
 from .store import atomic_path, check_out_dir, safe_name, write_csv, write_npz
 from .video import write_video
@@ -53,10 +53,10 @@ def parse_sets(bench: Benchmark, text: str) -> list[str]:
 
 def _check_repeats(bench: Benchmark, set_name: str, repeats: list[int] | None) -> None:
     if repeats:
-        have = sorted(set(bench.pairs.loc[bench.pairs["set"] == set_name, "repeat"]))
+        have = bench.repeats_of(set_name)
         bad = [r for r in repeats if r not in have]
         if bad:
-            raise HatError(f"no repeat {bad[0]} in {set_name} (valid: {', '.join(map(str, have)) or 'none: not a swap set'})")
+            raise HatError(f"no repeat {bad[0]} in {set_name} (valid: {', '.join(map(str, have)) or 'none: not a swap or SCUBA set'})")
 
 
 def _check_format(fmt: str, layout: str) -> None:
@@ -83,7 +83,7 @@ def export_sets(
     """
     _check_format(fmt, layout)
     check_out_dir(out, "exported sets")
-    swaps = [s for s in sets if s.startswith("swap_")]
+    swaps = [s for s in sets if s in REPEATED_SETS]
     for s in swaps or sets[:1]:
         _check_repeats(bench, s, repeats)
     counts = {s: sum(1 for _ in bench.items([s], repeats if s in swaps else None)) if s != MASKS else len(bench.videos)
@@ -160,7 +160,7 @@ def export_set(
     items = list(bench.items([set_name], repeats))
     rows = []
     for k, it in enumerate(items):
-        sub = Path(set_name) / (f"r{it.repeat}" if set_name.startswith("swap_") else "")
+        sub = Path(set_name) / (f"r{it.repeat}" if set_name in REPEATED_SETS else "")
         name = safe_name(it.video_id)
         clip = bench.compose(it)
         if fmt == "mp4" or (fmt == "mmaction" and layout == "videos"):
@@ -196,6 +196,6 @@ def write_mmaction_lists(table: pd.DataFrame, out: Path, set_name: str, layout: 
         return "".join(f"{r.file} {r.frames} {r.label}\n" for r in df.itertuples(index=False))
 
     write_text(out / f"{set_name}_list_{layout}.txt", lines(table))
-    if set_name.startswith("swap_"):
+    if set_name in REPEATED_SETS:
         for rep, df in table.groupby("repeat"):
             write_text(out / f"{set_name}_r{rep}_list_{layout}.txt", lines(df))

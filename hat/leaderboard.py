@@ -11,6 +11,7 @@ import pandas as pd
 from .errors import HatError
 from .metrics import RATIO_METRICS, SMALL_N, interval_halfwidth
 from .pairs import SWAP_TYPES
+from .scuba import SCUBA_SOURCES
 from .stats import interval_keys
 from .store import check_out_file, write_csv, write_text
 
@@ -20,6 +21,13 @@ COLUMNS = (
     + ["p_top1", "b_top1", "obj_box_top1", "obj_shape_top1", "p_obj_top1", "n_foregrounds", "repeats", "model_hash",
        "bench_hash", "manifest", "hat_version"]
 )
+#: in- / out-of-context columns (SCUBA, SCUFO, contrast accuracy, harmonic means), after the HAT ones
+OOC_COLUMNS = (
+    [f"{k}{s}" for src in SCUBA_SOURCES for k in (f"scuba_{src}_top1", f"scuba_{src}_top5", f"scufo_{src}_top1",
+                                                   f"contrast_{src}") for s in ("", "_std")]
+    + [f"hm_{x}{s}" for x in [f"swap_{t}" for t in SWAP_TYPES] + [f"scuba_{src}" for src in SCUBA_SOURCES] for s in ("", "_top5")]
+)
+COLUMNS = COLUMNS + OOC_COLUMNS
 #: 95 % bounds of each metric column that has them (results written before intervals leave them empty)
 COLUMNS += interval_keys(COLUMNS)
 KEY = ["benchmark", "bench_hash", "model", "model_hash", "protocol"]
@@ -35,6 +43,11 @@ def row_from_results(res: dict[str, Any]) -> dict[str, Any]:
         model_hash=res["model"].get("hash", ""), hat_version=res.get("hat_version", ""),
         manifest=manifest_label(res["benchmark"].get("manifest")),
     )
+    cand = (res.get("eval") or {}).get("candidates")
+    if cand is not None:  # another label space: another row, whatever the model's own protocol
+        from .evaluate import candidates_tag
+
+        row["protocol"] = "; ".join(p for p in (row["protocol"], candidates_tag(cand)) if p)
     return row
 
 
@@ -136,6 +149,7 @@ def to_markdown(df: pd.DataFrame) -> str:
     if len(df) and any(f"{c}_lo" in df.columns and df[f"{c}_lo"].notna().any() for c in shown):
         lines += ["[lo, hi]: 95 % bootstrap interval over the videos (a foreground carries all its clips); "
                   "± : std over repeats."]
+    lines += _ooc_markdown(df, cell)
     return "\n".join(lines) + "\n"
 
 
@@ -152,6 +166,36 @@ def comparability_notes(df: pd.DataFrame) -> list[str]:
     lone = df[label == ""]
     if len(lone):
         out.append(f"- no manifest: {len(lone)} rows ({', '.join(lone['model'].astype(str))}), comparable only within one benchmark hash.")
+    return out
+
+
+def _ooc_markdown(df: pd.DataFrame, cell) -> list[str]:
+    """A second table for the in-/out-of-context view: SCUBA top-1, SCUFO top-1, contrast and HM per source,
+    and HM with each swap type's SHAcc; only the sources and types some row has."""
+    def has(c: str) -> bool:
+        return c in df.columns and df[c].notna().any()
+
+    cols: list[tuple[str, str]] = []
+    for src in SCUBA_SOURCES:
+        cols += [(c, h) for c, h in ((f"scuba_{src}_top1", f"SCUBA {src}"), (f"scufo_{src}_top1", f"SCUFO {src}"),
+                                    (f"contrast_{src}", f"contrast {src}"), (f"hm_scuba_{src}", f"HM SCUBA {src}")) if has(c)]
+    cols += [(f"hm_swap_{t}", f"HM swap {t}") for t in SWAP_TYPES if has(f"hm_swap_{t}")]
+    if not cols:
+        return []
+    out = ["", "| benchmark | model | OAcc | " + " | ".join(h for _, h in cols) + " |", "|" + "|".join("---" for _ in range(len(cols) + 3)) + "|"]
+    repeated = df.duplicated(["benchmark", "model"], keep=False)
+    for i, r in enumerate(df.to_dict("records")):
+        model = str(r.get("model")) + (f" ({r['protocol']})" if repeated.iloc[i] and r.get("protocol") else "")
+        vals = [str(r.get("benchmark")), model, cell("oacc", r.get("oacc"))]
+        for c, _ in cols:
+            text = cell(c, r.get(c))
+            sd = r.get(f"{c}_std")
+            if text != "-" and sd is not None and not pd.isna(sd):
+                text += f" ± {100 * float(sd):.1f}"
+            vals.append(text)
+        out.append("| " + " | ".join(vals) + " |")
+    out += ["", "SCUBA: the person on a still background (top-1); SCUFO: the same with the person frozen to one frame; "
+                "contrast: right on SCUBA and wrong on SCUFO (per video); HM: 2·OAcc·X / (OAcc + X), top-1; mean ± std over repeats."]
     return out
 
 

@@ -38,6 +38,7 @@ from .manifest import check_build, ranking_notes, rebuild_pairs
 from .masks import coverage, decode_rle, encode_rle, flicker_frames, smooth_masks, temporal_iou
 from .pairs import PairReport, missing_pair_notes, sample_pairs
 from .scene import SCENE_MODELS, SceneModel
+from .scuba import SCUBA_FILE, check_images, passes_scuba_filter, sample_scuba, scan_images
 from .scene.ranking import class_means, extremes_table, heatmap_png, l1_distances, ranking_table, ranks, top_scenes
 from .segmenters import SEGMENTERS, Segmenter
 from .sources import SOURCES, Source, VideoRecord
@@ -440,6 +441,8 @@ def build(
     dup = [v for v, k in Counter(r.video_id for r in recs).items() if k > 1]
     if dup:
         raise HatError(f"{len(dup)} video ids appear more than once (e.g. '{dup[0]}'); ids must be unique")
+    if ctx.cfg.scuba_images:  # before any work: an image folder that cannot serve every repeat
+        check_images(scan_images(ctx.cfg.scuba_images), ctx.cfg.repeats)
     resumed = (ctx.out / BUILD_FILE).is_file()
     ctx.out.mkdir(parents=True, exist_ok=True)
     check_resume(ctx)
@@ -613,6 +616,7 @@ def finalize(ctx: BuildContext, recs: list[VideoRecord], summary: BuildSummary) 
             colour += col
     manifest = pd.DataFrame(rows)
     ok = manifest[manifest["status"] == "ok"]
+    scuba, scuba_notes = _scuba_table(ctx, ok, quality) if not ok.empty else (None, [])  # may refuse: before any write
     write_csv(out / "manifest.csv", manifest)  # also when every video failed: it holds each one's reason
     if ok.empty:
         reasons = Counter(manifest["reason"].astype(str))
@@ -656,6 +660,10 @@ def finalize(ctx: BuildContext, recs: list[VideoRecord], summary: BuildSummary) 
     write_csv(out / "pairs.csv", pairs)
     if ctx.manifest is not None:
         notes += ranking_notes(ctx.manifest, dist, classes)
+    if scuba is not None:
+        write_csv(out / SCUBA_FILE, scuba)
+    elif (out / SCUBA_FILE).is_file():  # re-derived without SCUBA sets: no stale table left behind
+        (out / SCUBA_FILE).unlink()
 
     n_others = len(classes) - 1
     if {"close", "far"} <= set(cfg.swap_types) and cfg.k_close + cfg.k_far > n_others:
@@ -672,6 +680,7 @@ def finalize(ctx: BuildContext, recs: list[VideoRecord], summary: BuildSummary) 
         notes.append(f"{int(flagged.sum())} videos have flickering masks (a frame unlike both neighbours; see mask_quality.csv): "
                      f"{_few(list(ok.loc[flagged, 'video_id'].astype(str)))}")
     residual_counts = _residual_notes(ok, ctx, notes)
+    notes += scuba_notes
     summary.counts = {
         "videos": len(manifest), "ok": int(len(ok)), "failed": int((manifest["status"] != "ok").sum()),
         "foregrounds": int(ok["fg_ok"].astype(bool).sum()), "backgrounds": int(ok["bg_ok"].astype(bool).sum()),
@@ -679,6 +688,8 @@ def finalize(ctx: BuildContext, recs: list[VideoRecord], summary: BuildSummary) 
         "pairs": {k: int(v) for k, v in sorted(report.made.items())},
         **residual_counts,
     }
+    if scuba is not None:
+        summary.counts["scuba"] = {k: int(v) for k, v in sorted(scuba["set"].value_counts().items())}
     if report.missing:  # why a set has fewer (or no) pairs; 'hat eval --sets' quotes it
         summary.counts["pairs_missing"] = report.missing_by_set()
     if check is not None:
@@ -698,12 +709,38 @@ def finalize(ctx: BuildContext, recs: list[VideoRecord], summary: BuildSummary) 
         "hashes": {
             name: sha256_file(out / name)
             for name in ("manifest.csv", "mask_quality.csv", "classes.txt", "scene_distance.csv", "scene_ranking.csv", "scene_extremes.csv",
-                         "scene_heatmap.png", "scene_top.csv", "pairs.csv", "manifest_check.csv")
+                         "scene_heatmap.png", "scene_top.csv", "pairs.csv", "manifest_check.csv", SCUBA_FILE)
             if (out / name).is_file()
         }
         | {"artifacts": sha256_tree(out / "artifacts")},
     }
     write_text(out / BENCH_FILE, yaml.safe_dump(bench, sort_keys=False))
+
+
+def _scuba_table(ctx: BuildContext, ok: pd.DataFrame, quality: list[pd.DataFrame]) -> tuple[pd.DataFrame | None, list[str]]:
+    """The SCUBA/SCUFO backgrounds of every SCUBA foreground (None when no source is asked for), and notes.
+
+    Foregrounds are the Action-Swap ones (our 5-50 % rule), or with ``scuba_filter`` SCUBA's own rule;
+    still frames come from the usable backgrounds (same rule as the swaps' backgrounds).
+    """
+    cfg = ctx.cfg
+    if not cfg.scuba:
+        return None, []
+    if cfg.scuba_filter:
+        ev = pd.concat(quality, ignore_index=True) if quality else pd.DataFrame(columns=list(_QUALITY_COLUMNS))
+        ev = ev[ev["eval"].astype(bool)]
+        keep = {v for v, g in ev.groupby("video_id", sort=False) if passes_scuba_filter(g["coverage"].to_numpy())}
+        fg = ok[ok["video_id"].isin(keep)]
+    else:
+        fg = ok[ok["fg_ok"].astype(bool)]
+    scan = scan_images(cfg.scuba_images) if cfg.scuba_images else None
+    table, report = sample_scuba(
+        fg[["video_id", "label"]], ok[ok["bg_ok"].astype(bool)][["video_id", "label"]], ctx.source.classes,
+        sources=list(cfg.scuba), repeats=cfg.repeats, num_frames=cfg.num_frames, seed=cfg.seed, images=scan,
+    )
+    rule = "SCUBA's (>= 90 % of frames >= 10 % person)" if cfg.scuba_filter else "the swaps' (cov_min-cov_max)"
+    notes = [f"scuba foregrounds: {len(fg)} of {len(ok)} usable videos by {rule} rule"] if cfg.scuba_filter else []
+    return table, notes + (scan.notes() if scan else []) + report.notes()
 
 
 REDERIVED = "re-derived from aggregates"

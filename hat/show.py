@@ -99,6 +99,12 @@ def sheet_rows(bench: Benchmark, video_id: str) -> list[SheetRow]:
             bg, bg_label = str(first["bg_video"]), int(first["bg_label"])
             text = f"{s} r{int(first['repeat'])}\nbg: {bg}\n({bench.classes[bg_label]})"
             out.append(SheetRow(text, clip(s, int(first["repeat"]), bg, bg_label)))
+    sc = bench.scuba[(bench.scuba["fg_video"] == video_id) & (bench.scuba["repeat"] == 0)]
+    for r in sc.itertuples(index=False):  # one SCUBA clip and its SCUFO twin per source (repeat 0)
+        bg = str(r.background)
+        where = f"\nbg: {bg}" + (f" f{int(r.bg_frame)}\n({r.bg_class})" if r.source == "still" else "") if bg else ""
+        for s in (f"scuba_{r.source}", f"scufo_{r.source}"):
+            out.append(SheetRow(f"{s} r0{where}", clip(s, 0, bg, int(r.bg_label))))
     return out
 
 

@@ -53,7 +53,8 @@ def test_eval_demo_model_metrics_and_leaderboard(tiny_bench, demo_ckpt, tmp_path
         assert m[k] is not None, k
     pred = pd.read_parquet(out / "predictions.parquet")
     b = Benchmark(tiny_bench)
-    n_pairs = len(b.pairs)
+    n_pairs = len(b.pairs) + 2 * len(b.scuba)  # each SCUBA row gives a SCUBA and a SCUFO clip
+    assert len(b.scuba) == 16 * 3 * 2  # stripes and still by default, 3 repeats
     assert len(pred) == 16 * 5 + n_pairs
     assert {"video_id", "bg_video", "label", "bg_label", "pred_1", "score_4"} <= set(pred.columns)
     # metrics recomputed from the predictions file alone are identical

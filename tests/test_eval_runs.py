@@ -127,7 +127,9 @@ def test_summary_shows_n_and_what_each_metric_covers(tiny_bench, tmp_path, capsy
     assert rows["Swap random: SHAcc, SBErr"][2] == f"{m['n_swap_random']} × {m['repeats_random']}"
     assert rows["Swap random: SHAcc, SBErr"][3] == "foregrounds × repeats"
     assert "small sample" in err and "±" in err  # 16 videos < SMALL_N
-    assert small_n_warning({**m, "n_videos": 500, **{f"n_swap_{t}": 400 for t in ("random", "close", "far", "same")}}) is None
+    big = {**m, "n_videos": 500, **{f"n_swap_{t}": 400 for t in ("random", "close", "far", "same")}}
+    assert small_n_warning(big) is not None  # the 16 SCUBA foregrounds are still a small sample
+    assert small_n_warning({**big, "n_scuba_stripes": 400, "n_scuba_still": 400}) is None
 
 
 def test_leaderboard_markdown_shows_n():

@@ -41,7 +41,9 @@ def test_build_outputs(tiny_bench):
     assert meta["config"]["k_close"] == 1 and meta["config"]["num_frames"] == 8
     assert meta["hashes"]["pairs.csv"] and meta["counts"]["ok"] == 16
     b = Benchmark(out)
-    assert b.available_sets() == [s for s in ALL_SETS if s not in OBJECT_SETS]  # no named objects here
+    # no named objects here; SCUBA from stripes and stills by default (places needs an image folder)
+    assert b.available_sets() == [s for s in ALL_SETS if s not in OBJECT_SETS and not s.endswith("_places")]
+    assert meta["hashes"]["scuba.csv"] and meta["counts"]["scuba"] == {"scuba_still": 48, "scuba_stripes": 48}
     parts = b.parts(man["video_id"][0])
     assert parts.frames.shape == (8, 48, 48, 3) and parts.masks.shape == (8, 48, 48)
     assert parts.background.shape == parts.frames.shape

@@ -44,6 +44,7 @@ def test_rows_are_what_eval_sees(tiny_bench):
     labels = [r.label.split("\n")[0] for r in rows]
     assert labels[:4] == ["original", "mask overlay", "background_only", "human_only"]
     assert "masked_background" in labels and "masked_person" in labels
+    assert {"scuba_stripes r0", "scufo_stripes r0", "scuba_still r0", "scufo_still r0"} <= set(labels)  # SCUBA and its twin
     swaps = [r for r in rows if r.label.startswith("swap_")]
     mine = b.pairs[b.pairs["fg_video"] == vid]
     assert [r.label.split(" ")[0] for r in swaps] == [s for s in b.available_sets() if s in set(mine["set"])]

@@ -93,6 +93,12 @@ class VideoClassifier(ABC):
     def set_classes(self, classes: list[str]) -> None:
         """Closed-set models check the class list; zero-shot models embed it."""
 
+    def set_candidates(self, classes: list[str], candidates: list[int]) -> bool:
+        """Score only among ``candidates`` (indices into ``classes``). Zero-shot models rebuild their text
+        classifier over them and return True (scores then have one column per candidate); the default
+        returns False and eval masks the full scores to the candidates."""
+        return False
+
     @abstractmethod
     def predict(self, clips: np.ndarray) -> np.ndarray:
         """uint8 [B,T,H,W,3] RGB -> float [B,C] scores (logits or probabilities)."""

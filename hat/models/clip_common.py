@@ -410,6 +410,13 @@ class ClipVideoModel(VideoClassifier):
         self.classes = list(classes)
         self.text = self.class_features(names)
 
+    def set_candidates(self, classes: list[str], candidates: list[int]) -> bool:
+        """The text classifier over the candidate classes only (the zero-shot protocols' restricted label space)."""
+        names = read_class_names(self.class_names_file, len(classes)) if self.class_names_file else list(classes)
+        self.classes = [classes[i] for i in candidates]
+        self.text = self.class_features([prompt_name(names[i]) for i in candidates])
+        return True
+
     def _cache_key(self, names: list[str]) -> str:
         blob = json.dumps([self.arch, self.weights_hash, self.precision, list(self.templates), names])
         return hashlib.sha256(blob.encode()).hexdigest()[:24]
