@@ -358,11 +358,13 @@ def _say(text: str) -> None:
 @click.argument("predictions", type=click.Path())
 @click.option("--base-classes", type=click.Path(dir_okay=False),
               help="split every metric into these base classes (names or indices, one per line) and the novel rest, with their HM")
-def metrics(predictions, base_classes) -> None:
+@_bootstrap_options
+def metrics(predictions, base_classes, bootstrap, bootstrap_seed) -> None:
     """Recompute results.json and per_class.csv from a predictions file alone."""
     from .evaluate import write_results
 
-    res = write_results(predictions, base_classes=base_classes)
+    resamples, seed = _bootstrap_args(bootstrap, bootstrap_seed)
+    res = write_results(predictions, base_classes=base_classes, bootstrap=resamples, seed=seed)
     _print_metrics(res)
     if "base_novel" in res:
         _print_base_novel(res["base_novel"])

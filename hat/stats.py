@@ -22,6 +22,7 @@ import pandas as pd
 from .errors import HatError
 from .metrics import _topk_hit, compute_metrics
 from .pairs import SWAP_TYPES
+from .scuba import SCUBA_SOURCES
 
 METHOD = "bootstrap-percentile"
 LEVEL = 0.95
@@ -33,8 +34,6 @@ BALANCED_RATIO = 0.8
 MIN_RATIO_VIDEOS = 10
 #: weights entries held at once (8 bytes each): bounds memory whatever the number of resamples
 CHUNK_ENTRIES = 1 << 22
-#: SCUBA / SCUFO backgrounds (issue 20's set names ``scuba_<src>``, ``scufo_<src>``)
-SCUBA_SOURCES = ("places", "stripes", "still")
 
 
 # ---------------------------------------------------------------------------------------------------------
