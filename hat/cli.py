@@ -284,10 +284,13 @@ def leaderboard(inputs, out, markdown, plot_dir) -> None:
     """Merge results (run dirs, results.json files, other leaderboard CSVs) into one table."""
     from .leaderboard import write_leaderboard
 
-    if plot_dir:
+    if plot_dir:  # checked before the table is written
+        from .leaderboard import load_rows, merge
         from .store import check_out_dir
 
         check_out_dir(plot_dir, "plots")
+        if merge(load_rows(list(inputs))).empty:
+            raise HatError(f"no rows to plot: the leaderboard of {', '.join(inputs)} is empty")
     df = write_leaderboard(list(inputs), out, markdown)
     _say(f"{len(df)} rows → {out}")
     if plot_dir:
