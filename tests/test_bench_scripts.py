@@ -26,6 +26,7 @@ SMOKE: dict[str, tuple[list[str], list[str]]] = {
     "bench_inpaint": (["--tiny", "--size", "24x32", "--lengths", "6", "--max-ref", "1"],
                       [r"propagate align=none +6 +[\d.]+", r"propagate align=auto +6 +[\d.]+", r"e2fgvi HQ stream +6 +[\d.]+ +\d+",
                        r"windows=centred: \d+ windows"]),
+    "bench_report": (["--videos", "24", "--classes", "3"], [r"^ +24 +3 +\d+ +[\d.]+ +[\d.]+ +\d+ +[\d.]+ +\d+$"]),
     "bench_segment": (["--tiny", "--frames", "1", "--batch", "1"],
                       [r"GroundingDINO .* [\d.]+ +[\d.]+ +\d+$", r"image encoder +[\d.]+", r"mask decoder .* [\d.]+"]),
 }

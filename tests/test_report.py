@@ -344,3 +344,14 @@ def test_report_loads_in_chromium(site, tmp_path):
             shot = tmp_path / f"{rel.replace('/', '_')}.png"
             shot.write_bytes(got["png"])
             assert got["png"][:8] == b"\x89PNG\r\n\x1a\n" and shot.stat().st_size > 5000
+
+
+def test_board_table_shows_later_metrics_with_their_bars():
+    df = pd.DataFrame([{"model": "m", "page": "m", "n_videos": 40, "oacc": 0.5, "oacc_lo": 0.4, "oacc_hi": 0.6,
+                        "bor": 0.9, "hor": 0.3, "p_top1": 0.2, "b_top1": 0.1,
+                        "scuba_places_top1": 0.25, "scuba_places_top1_std": 0.05}])
+    html = R.board_table(df)
+    assert "<th>scuba_places_top1</th>" in html and "scuba_places_top1_std</th>" not in html
+    assert '<td class="num" data-v="0.25">25.0 <small>± 5.0</small></td>' in html
+    assert '<td class="num" data-v="0.5">50.0 <small>[40.0, 60.0]</small></td>' in html
+    assert 'href="runs/m.html"' in html

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,7 +26,7 @@ import pandas as pd
 import yaml
 
 from .. import plots as P
-from ..bench import BASE_SETS, OBJECT_SETS, SWAP_SETS, Benchmark
+from ..bench import OBJECT_SETS, Benchmark
 from ..errors import HatError
 from ..evaluate import read_predictions
 from ..leaderboard import COLUMNS, row_from_results, sample_size
@@ -40,6 +41,11 @@ from .html import CSS, JS, cell, esc, figure, page, pct, ratio, table
 MARK = ".hat-report"
 #: the default report folder, under the benchmark (never part of its hashes)
 REPORT_DIR = "report"
+#: further metrics shown as leaderboard columns when a run has them (SCUBA/SCUFO sets, harmonic means)
+EXTRA_METRIC = re.compile(r"^(?!.*_(?:std|lo|hi)$)(?:(?:scuba|scufo)_[a-z]+_top1|contrast_[a-z]+|hm_\w+)$")
+#: the benchmark page's sections (anchor, title)
+TOC = (("sets", "sets"), ("classes", "classes"), ("build", "build"), ("coverage", "mask coverage"),
+       ("flagged", "flagged videos"), ("failed", "failed videos"), ("scene", "scene distance"), ("samples", "sample strips"))
 #: at most this many rows in a listing on the benchmark page (the rest are in manifest.csv)
 MAX_ROWS = 2000
 
@@ -124,7 +130,7 @@ def board(runs: list[Run]) -> pd.DataFrame:
     rows = []
     for r in runs:
         row = row_from_results(r.results)
-        row.update({k: v for k, v in r.results["metrics"].items() if k.endswith(("_lo", "_hi")) and k not in row})
+        row.update({k: v for k, v in r.results["metrics"].items() if k not in row})  # bounds, sets added later
         row["page"] = r.page
         rows.append(row)
     df = pd.DataFrame(rows)
@@ -227,8 +233,9 @@ def set_counts(bench: Benchmark) -> list[list[str]]:
     ok = bench.videos
     objects = int((ok["objects"].astype(str) != "").sum()) if "objects" in ok else 0
     rows = []
+    paired = set(bench.pairs["set"])
     for s in bench.available_sets():
-        if s in SWAP_SETS or s not in BASE_SETS + OBJECT_SETS:
+        if s in paired:
             p = bench.pairs[bench.pairs["set"] == s]
             fg, reps = p["fg_video"].nunique(), p["repeat"].nunique()
             rows.append([s, cell(len(p), len(p), num=True), cell(fg, fg, num=True), f"{fg} foregrounds × {reps} repeats"])
@@ -308,16 +315,17 @@ def benchmark_page(site: Site, sample: list[str], flagged_shown: list[str]) -> s
     counts = b.meta.get("counts") or {}
     parts = [f"<p>{esc(b.root)}: benchmark <b>{esc(b.name)}</b> (hash {esc(b.hash)}), source "
              f"<b>{esc(cfg.get('source'))}</b>, split {esc(cfg.get('split'))}, {len(b.classes)} classes, "
-             f"{len(m)} videos, {len(b.videos)} usable.</p>"]
-    parts.append("<h2>Sets</h2>" + table(["set", "clips", "videos", "over"], set_counts(b)))
+             f"{len(m)} videos, {len(b.videos)} usable.</p>",
+             "<p>" + " · ".join(f'<a href="#{k}">{t}</a>' for k, t in TOC) + "</p>"]
+    parts.append('<h2 id="sets">Sets</h2>' + table(["set", "clips", "videos", "over"], set_counts(b)))
     ct = class_table(b)
-    parts.append("<h2>Classes</h2>" + table(
+    parts.append('<h2 id="classes">Classes</h2>' + table(
         ["class", "videos", "usable", "foregrounds", "backgrounds", "failed", "flagged"],
         [[cell(f'<a href="{class_page_name(r["class"])}">{esc(r["class"])}</a>', r["class"], raw=True)]
          + [cell(r[k], r[k], num=True) for k in ("videos", "usable", "foregrounds", "backgrounds", "failed", "flagged")]
          for r in ct.to_dict("records")]))
     backends = {k: b.meta.get(k) for k in ("source", "segmenter", "inpainter", "scene") if k in b.meta}
-    parts.append("<h2>Build</h2><h3>Backends</h3><pre>" + esc(yaml.safe_dump(backends, sort_keys=False)) + "</pre>"
+    parts.append('<h2 id="build">Build</h2>' "<h3>Backends</h3><pre>" + esc(yaml.safe_dump(backends, sort_keys=False)) + "</pre>"
                  "<h3>Settings</h3><pre>" + esc(yaml.safe_dump(cfg, sort_keys=False)) + "</pre>"
                  + ("<h3>Counts</h3><pre>" + esc(yaml.safe_dump(counts, sort_keys=False)) + "</pre>" if counts else "")
                  + ("<h3>Notes</h3><ul>" + "".join(f"<li>{esc(n)}</li>" for n in b.meta.get("notes") or []) + "</ul>"
@@ -329,18 +337,18 @@ def benchmark_page(site: Site, sample: list[str], flagged_shown: list[str]) -> s
     cov_plot = P.Plot("coverage", "Person coverage", f"Share of the frame the person's mask covers; dashed: cov_min "
                       f"{lo:g} and cov_max {hi:g} (a foreground stays inside on every evaluation frame, a background "
                       f"needs only the upper bound).", pd.DataFrame(), lambda _d: draw_coverage(cov, lo, hi))
-    parts.append("<h2>Mask coverage</h2>" + site.figure(cov_plot))
+    parts.append('<h2 id="coverage">Mask coverage</h2>' + site.figure(cov_plot))
     fl = m[_flags(m) != ""]
-    parts.append(f"<h2>Flagged videos ({len(fl)})</h2><p class=muted>no_human: frames with no person; flicker: a "
+    parts.append('<h2 id="flagged">' f"Flagged videos ({len(fl)})</h2><p class=muted>no_human: frames with no person; flicker: a "
                  "mask unlike both neighbours; low_cov / high_cov: outside the coverage limits; residual: a person "
                  "still found on Background-Only; truncated: fewer frames decode than the header says.</p>"
                  + (_listing(fl, ["class", "status", "flags", "notes"], site) if len(fl) else "<p>none</p>"))
     if flagged_shown:
         parts.append(f"<h3>Strips of {len(flagged_shown)} of them</h3>" + "".join(site.clip_html(v, 0) for v in flagged_shown))
     failed = m[m["status"] != "ok"]
-    parts.append(f"<h2>Failed videos ({len(failed)})</h2>"
+    parts.append('<h2 id="failed">' f"Failed videos ({len(failed)})</h2>"
                  + (_listing(failed, ["class", "reason"], site) if len(failed) else "<p>none</p>"))
-    parts.append("<h2>Scene distance</h2>")
+    parts.append('<h2 id="scene">Scene distance</h2>')
     if (b.root / "scene_heatmap.png").is_file():
         site.write("img/scene_heatmap.png", (b.root / "scene_heatmap.png").read_bytes())
         parts.append(figure("img/scene_heatmap.png", "Class-to-class scene distance (L1 between class-averaged scene "
@@ -350,7 +358,7 @@ def benchmark_page(site: Site, sample: list[str], flagged_shown: list[str]) -> s
         parts.append(f"<p>Close swaps take backgrounds from the k_close = {esc(cfg.get('k_close'))} nearest classes, "
                      f"Far swaps from the k_far = {esc(cfg.get('k_far'))} farthest.</p>"
                      + table(list(ex.columns), ex.astype(str).values.tolist()))
-    parts.append(f"<h2>Sample strips ({len(sample)} videos)</h2><p class=muted>A fixed sample (the same on every run) of "
+    parts.append('<h2 id="samples">' f"Sample strips ({len(sample)} videos)</h2><p class=muted>A fixed sample (the same on every run) of "
                  f"usable videos: each row one clip exactly as eval sees it, {site.cfg.frames} evaluation frames; "
                  "right: every frame, animated.</p>" + "".join(site.clip_html(v, 0) for v in sample))
     return page(f"Benchmark {b.name}", "\n".join(parts))
@@ -392,6 +400,7 @@ def board_table(df: pd.DataFrame, depth: int = 0) -> str:
     shown += [(f"{m}_{t}", f"{'SHAcc' if m == 'shacc' else 'SBErr'} {t}") for t in SWAP_TYPES for m in ("shacc", "sberr")
               if f"{m}_{t}" in df and df[f"{m}_{t}"].notna().any()]
     shown += [("p_top1", "P-top1"), ("b_top1", "B-top1")]
+    shown += [(c, c) for c in df.columns if EXTRA_METRIC.match(c) and df[c].notna().any()]
     rows = []
     for r in df.to_dict("records"):
         link = f'<a href="{"../" * depth}runs/{esc(r["page"])}.html">{esc(r["model"])}</a>'
