@@ -320,10 +320,12 @@ def figure_bytes(fig, fmt: str) -> bytes:
 
 def save_figure(fig, folder: str | Path, name: str, formats: tuple[str, ...] = FORMATS) -> list[Path]:
     paths = []
-    for fmt in formats:
+    for i, fmt in enumerate(formats):
         p = Path(folder) / f"{name}.{fmt}"
         write_bytes(p, figure_bytes(fig, fmt))
         paths.append(p)
+        if i == 0:  # laid out once: the other formats keep those positions (constrained layout is slow)
+            fig.set_layout_engine("none")
     return paths
 
 

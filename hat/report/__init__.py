@@ -23,12 +23,13 @@ from typing import Any, Callable
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 import yaml
 
 from .. import plots as P
 from ..bench import OBJECT_SETS, Benchmark
 from ..errors import HatError
-from ..evaluate import read_predictions
 from ..leaderboard import COLUMNS, row_from_results, sample_size
 from ..metrics import format_summary
 from ..pairs import SWAP_TYPES
@@ -123,6 +124,18 @@ def load_runs(paths: list[str | Path], bench: Benchmark) -> list[Run]:
         pred = p.parent / str(res.get("predictions") or "predictions.parquet")
         runs.append(Run(p, res, stem, pred if pred.is_file() else None))
     return runs
+
+
+#: the predictions' columns the run pages use (only these are read: a Kinetics run has millions of rows)
+PRED_COLUMNS = ["set", "video_id", "label", "bg_label", "pred_1"]
+
+
+def read_columns(path: Path) -> pd.DataFrame:
+    try:
+        pred = pq.read_table(path, columns=PRED_COLUMNS).to_pandas()
+    except (pa.ArrowInvalid, OSError, KeyError) as e:
+        raise HatError(f"{path}: not a predictions file with columns {', '.join(PRED_COLUMNS)} ({e})") from None
+    return pred.assign(video_id=pred["video_id"].astype(str))
 
 
 def board(runs: list[Run]) -> pd.DataFrame:
@@ -427,9 +440,8 @@ def run_page(site: Site, run: Run) -> str:
         body.append(f"<p class=warn>No predictions file beside {esc(run.path)}: per-class figures, the swap confusion and "
                     "the scene-dependent clips need it.</p>")
         return page(f"Run {run.title}", "\n".join(body), depth=1)
-    pred, _ = read_predictions(run.predictions)
-    pred = pred.assign(video_id=pred["video_id"].astype(str))
-    k = 10
+    pred = read_columns(run.predictions)
+    k = min(10, len(b.classes))
     cb = P.class_bias_data(pred, b.classes)
     stem = f"{run.page}_classes"
     body.append("<h2>Classes that lean on the scene</h2>" + site.figure(P.Plot(
