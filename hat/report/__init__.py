@@ -110,7 +110,7 @@ def load_runs(paths: list[str | Path], bench: Benchmark) -> list[Run]:
         try:
             res = json.loads(p.read_text())
             name, got = res["benchmark"]["name"], res["benchmark"].get("hash", "")
-            res["metrics"], res["model"]
+            _ = (res["metrics"], res["model"])
         except (json.JSONDecodeError, KeyError, TypeError, UnicodeDecodeError) as e:
             raise HatError(f"{p}: not a hat results file ({e})") from None
         if got != bench.hash:
