@@ -355,7 +355,8 @@ def benchmark_page(site: Site, sample: list[str], flagged_shown: list[str]) -> s
     parts.append('<h2 id="flagged">' f"Flagged videos ({len(fl)})</h2><p class=muted>no_human: frames with no person; flicker: a "
                  "mask unlike both neighbours; low_cov / high_cov: outside the coverage limits; residual: a person "
                  "still found on Background-Only; truncated: fewer frames decode than the header says.</p>"
-                 + (_listing(fl, ["class", "status", "flags", "notes"], site) if len(fl) else "<p>none</p>"))
+                 + (_listing(fl, [c for c in ("class", "status", "flags", "frames_no_human", "flicker", "cov_min", "cov_max",
+                                                 "residual_cov", "notes") if c in m], site) if len(fl) else "<p>none</p>"))
     if flagged_shown:
         parts.append(f"<h3>Strips of {len(flagged_shown)} of them</h3>" + "".join(site.clip_html(v, 0) for v in flagged_shown))
     failed = m[m["status"] != "ok"]
