@@ -433,12 +433,47 @@ def compare(run_a, run_b, out, bootstrap, bootstrap_seed) -> None:
 @click.argument("inputs", nargs=-1, required=True)
 @click.option("-o", "--out", required=True, help="leaderboard .csv (or .md)")
 @click.option("--markdown", help="also write a Markdown table here")
-def leaderboard(inputs, out, markdown) -> None:
+@click.option("--plot", "plot_dir", type=click.Path(file_okay=False),
+              help="also write HAT's figures (BOR vs OAcc, swaps, P-top1 vs B-top1) here as PNG, PDF and SVG")
+def leaderboard(inputs, out, markdown, plot_dir) -> None:
     """Merge results (run dirs, results.json files, other leaderboard CSVs) into one table."""
     from .leaderboard import write_leaderboard
 
+    if plot_dir:  # checked before the table is written
+        from .leaderboard import load_rows, merge
+        from .store import check_out_dir
+
+        check_out_dir(plot_dir, "plots")
+        if merge(load_rows(list(inputs))).empty:
+            raise HatError(f"no rows to plot: the leaderboard of {', '.join(inputs)} is empty")
     df = write_leaderboard(list(inputs), out, markdown)
     _say(f"{len(df)} rows → {out}")
+    if plot_dir:
+        from .plots import write_board_plots
+
+        paths = write_board_plots(df, plot_dir)
+        _say(f"{len(paths)} figure files → {plot_dir}/ (captions: {plot_dir}/captions.txt)")
+
+
+@cli.command()
+@click.option("--bench", type=click.Path(), help="benchmark directory [the only one under benchmarks/]")
+@click.argument("results", nargs=-1)
+@click.option("--out", type=click.Path(), help="report folder [<bench>/report]; an earlier report there is replaced")
+@click.option("--sample", type=int, default=24, show_default=True, help="videos with sample strips (a fixed sample)")
+@click.option("--max-flagged", type=int, default=60, show_default=True, help="flagged videos with strips (all are listed)")
+@click.option("--frames", type=int, default=4, show_default=True, help="evaluation frames per strip")
+@click.option("--thumbs", type=int, default=8, show_default=True, help="thumbnails per class page")
+@click.option("--max-clips", type=int, default=12, show_default=True,
+              help="strips per run of clips right only thanks to the scene")
+def report(bench, results, out, sample, max_flagged, frames, thumbs, max_clips) -> None:
+    """A static HTML report of a benchmark and of runs on it (RESULTS: run folders, results.json files, or results/)."""
+    from .bench import default_bench
+    from .report import ReportConfig, write_report
+
+    cfg = ReportConfig(sample=sample, max_flagged=max_flagged, frames=frames, thumbs=thumbs, max_clips=max_clips)
+    with progress_bar("report") as update:
+        index = write_report(bench or default_bench(), list(results), out, cfg, progress=update)
+    _say(f"report → {index}")
 
 
 @cli.command()

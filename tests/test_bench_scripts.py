@@ -31,6 +31,7 @@ SMOKE: dict[str, tuple[list[str], list[str]]] = {
                      r"^build ray +1 +[\d.]+ +[\d.]+ +[\d.]+ +[\d.]+ +[\d.na]+ +\d+$", r"ray overhead at 1 workers: [+-]\d+ %"]),
     "bench_stats": (["--videos", "60", "--classes", "3", "--resamples", "20"],
                     [r"^intervals +[\d.]+ s", r"^hat metrics +[\d.]+ s", r"^compare +[\d.]+ s"]),
+    "bench_report": (["--videos", "24", "--classes", "3"], [r"^ +24 +3 +\d+ +[\d.]+ +[\d.]+ +\d+ +[\d.]+ +\d+$"]),
     "bench_segment": (["--tiny", "--frames", "1", "--batch", "1"],
                       [r"GroundingDINO .* [\d.]+ +[\d.]+ +\d+$", r"image encoder +[\d.]+", r"mask decoder .* [\d.]+"]),
 }
