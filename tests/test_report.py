@@ -138,14 +138,14 @@ def test_plotted_numbers_are_the_results_metrics(tiny_bench, runs):
     for m, label in zip(metrics, ["colour", "centre"]):
         for t in ("random", "close", "far", "same"):
             row = sw[(sw["label"] == label) & (sw["swap"] == t) & (sw["metric"] == "sberr")].iloc[0]
-            assert row["value"] == m[f"sberr_{t}"] and row["err"] == P.ERR_STD
-            assert row["lo"] == pytest.approx(m[f"sberr_{t}"] - m[f"sberr_{t}_std"])
+            assert row["value"] == m[f"sberr_{t}"] and row["err"] == P.ERR_CI  # hat eval writes bootstrap bounds
+            assert (row["lo"], row["hi"]) == (m[f"sberr_{t}_lo"], m[f"sberr_{t}_hi"])
     fig = plots["swaps"].draw(sw)
     heights = [p.get_height() for p in fig.axes[0].patches]  # SHAcc panel: per run, one bar per swap type
     assert np.allclose(heights, [100 * m[f"shacc_{t}"] for m in metrics for t in ("random", "close", "far", "same")])
     pb = plots["p_vs_b"].data
     assert pb["x"].tolist() == [m["b_top1"] for m in metrics] and pb["y"].tolist() == [m["p_top1"] for m in metrics]
-    assert "std over swap repeats" in plots["swaps"].caption and "No error bars" in plots["bor_vs_oacc"].caption
+    assert "95 % bootstrap" in plots["swaps"].caption and "95 % bootstrap" in plots["bor_vs_oacc"].caption
 
 
 def test_bootstrap_bounds_are_drawn_when_present(runs, tmp_path):
