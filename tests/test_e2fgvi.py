@@ -112,7 +112,7 @@ def test_bad_checkpoints_give_one_line_errors(tmp_path, tiny_ckpt):
     broken = dict(sd)
     broken.pop("feat_prop_module.fusion.weight")
     torch.save(broken, tmp_path / "missing.pth")
-    with pytest.raises(HatError, match=r"1 weights missing \(e.g. feat_prop_module.fusion.weight\)"):
+    with pytest.raises(HatError, match=r"1 missing \(e.g. feat_prop_module.fusion.weight\)"):
         load_e2fgvi(str(tmp_path / "missing.pth"))
     torch.save({**sd, "extra.weight": torch.zeros(1)}, tmp_path / "extra.pth")
     with pytest.raises(HatError, match=r"1 unexpected \(e.g. extra.weight\)"):
