@@ -61,7 +61,7 @@ def test_state_dict_has_the_official_names_shapes_and_dtypes(variant, hq):
         assert list(ours[k].shape) == shape and str(ours[k].dtype) == f"torch.{dtype}", k
 
 
-@pytest.mark.parametrize("variant,hq", [("e2fgvi_hq", True), ("e2fgvi", False)])
+@pytest.mark.parametrize("variant,hq", [("e2fgvi_hq", True), pytest.param("e2fgvi", False, marks=pytest.mark.slow)])
 def test_outputs_match_the_official_network(variant, hq):
     """Released sizes, seeded weights: the official code's outputs (recorded once) are reproduced."""
     ref = json.loads(REF_FILE.read_text())[variant]
@@ -205,6 +205,7 @@ def test_inpaint_keeps_pixels_outside_the_dilated_mask():
     assert (holes.sum() > masks.sum())
 
 
+@pytest.mark.slow
 def test_sparse_targets_equal_the_whole_video_stream():
     """Only the windows that cover the targets run, and the targets come out as in a full run."""
     frames, masks = moving_person(t=40)
@@ -222,6 +223,7 @@ def test_sparse_targets_equal_the_whole_video_stream():
         inp.inpaint(frames[keep[1:]], masks[keep[1:]], [2], src_index=keep[1:], n_frames=40)
 
 
+@pytest.mark.slow
 def test_stream_memory_is_flat_in_video_length():
     """Frames held and Python-side memory (numpy buffers, outputs, blends) do not grow with the video."""
     import tracemalloc
@@ -242,6 +244,7 @@ def test_stream_memory_is_flat_in_video_length():
         next(INPAINTERS.create("e2fgvi", model=tiny_net(), max_ref=0).stream(iter(frames), iter(masks), t))
 
 
+@pytest.mark.slow
 def test_non_hq_network_works_at_other_sizes():
     frames, masks = moving_person(t=8, h=36, w=48)
     out = INPAINTERS.create("e2fgvi", model=tiny_net(hq=False), num_ref=1, neighbor_stride=2).inpaint(frames, masks, [4])
@@ -266,6 +269,7 @@ def rec_of(out, vid):
     return next(r for r in src.records("val") if r.video_id == vid)
 
 
+@pytest.mark.slow
 def test_build_decodes_and_segments_the_context_apart(tmp_path, tiny_ckpt):
     out = tmp_path / "e2"
     s = build(_cfg("e2fgvi", ckpt=str(tiny_ckpt), neighbor_stride=2, num_ref=1, windows="centred"), out)

@@ -93,6 +93,7 @@ def _run_build(out):
     build(tiny_config(source_options={"val_per_class": 30, "size": 64}, num_frames=8), out)
 
 
+@pytest.mark.slow
 def test_resume_after_kill_gives_same_result(tmp_path):
     ref = tmp_path / "ref"
     _run_build(ref)

@@ -227,6 +227,7 @@ def k400_bench(tmp_path_factory):
     return out
 
 
+@pytest.mark.slow
 def test_k400_build_with_real_masks(k400_bench):
     """Measured: archery ~24 % of the frame (a bare back, close), bending back 3-20 % (a girl standing,
     then bending over far back in a garden); the person found in every eval frame."""
