@@ -40,15 +40,19 @@ def _traj_features(v: RenderedVideo) -> np.ndarray:
 
 
 def test_every_synthetic_class_has_its_own_name_and_home_scene():
-    """The synthetic source's classes are the motions, each at home in its own scene (the scene shortcut the
-    demo models are meant to find); a renamed or dropped motion or scene breaks that here, not in a build."""
+    """The synthetic source's classes are the motions; at its default class count each is at home in its own
+    scene (the scene shortcut the demo models are meant to find). A renamed, repeated or dropped motion or
+    scene breaks that here rather than in a build."""
+    import inspect
+
     from hat.sources.synthetic import SyntheticSource
 
-    src = SyntheticSource(num_classes=len(MOTIONS))
-    assert src.classes == list(MOTIONS) and len(set(src.classes)) == len(MOTIONS)
-    homes = [src.home_scene(label) for label in range(len(MOTIONS))]
-    assert len(set(homes)) == len(homes), "two classes share a home scene"
-    assert len(set(SCENES)) == len(SCENES)
+    assert len(set(MOTIONS)) == len(MOTIONS) and len(set(SCENES)) == len(SCENES)
+    assert SyntheticSource(num_classes=len(MOTIONS)).classes == list(MOTIONS)
+    n = inspect.signature(SyntheticSource).parameters["num_classes"].default
+    src = SyntheticSource()
+    homes = [src.home_scene(label) for label in range(n)]
+    assert src.classes == list(MOTIONS[:n]) and len(set(homes)) == n, "two classes share a home scene"
 
 
 def test_shapes_and_dtypes():
