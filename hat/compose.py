@@ -9,6 +9,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from .constants import IMAGENET_MEAN, IMAGENET_STD
 from .masks import boxes_mask
 
 
@@ -57,7 +58,7 @@ def mask_background_and_objects(frames: np.ndarray, masks: np.ndarray, object_ma
     return fill(out, objects, obj_color)
 
 
-def normal_color(rng: np.random.Generator, mean=(0.485, 0.456, 0.406), std=(0.229, 0.224, 0.225)) -> np.ndarray:
+def normal_color(rng: np.random.Generator, mean=IMAGENET_MEAN, std=IMAGENET_STD) -> np.ndarray:
     """c ~ N(0, I) in normalised pixel space, mapped back to uint8 RGB (one colour per video)."""
     c = rng.standard_normal(3)
     rgb = (np.asarray(mean) + c * np.asarray(std)) * 255.0

@@ -8,12 +8,11 @@ from typing import Any
 
 import yaml
 
+from .constants import IMAGENET_MEAN, IMAGENET_STD
 from .errors import HatError
 from .pairs import SWAP_TYPES
 from .scuba import DEFAULT_SCUBA, SCUBA_SOURCES
 
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
 
 #: the segmenter name that :meth:`BuildConfig.resolved` replaces by a real one
 AUTO_SEGMENTER = "auto"

@@ -24,8 +24,9 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-SHARED = ROOT.parent / "shared" / "data"
-K400 = SHARED / "k400-samples"
+from hat.testing import SHARED  # noqa: E402
+
+K400 = SHARED / "data" / "k400-samples"
 VTEST = Path("/usr/share/doc/opencv-doc/examples/data/vtest.avi")
 CLIPS = ("archery", "bending", "carphone", "bikes", "vtest")
 DETECTOR_SHORT_SIDE = 480
@@ -36,7 +37,7 @@ def load_clip(name: str, num: int) -> tuple[np.ndarray, np.ndarray] | str:
     from hat.video import probe, read_frames, spread_indices
 
     if name in ("archery", "bending"):
-        labels = SHARED / "labels" / "k400.txt"
+        labels = SHARED / "data" / "labels" / "k400.txt"
         if not K400.is_dir() or not labels.is_file():
             return f"{K400} (and labels/k400.txt) not present"
         from hat.sources import create_source

@@ -23,11 +23,11 @@ import torch
 from benchutil import peak_mib
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tests"))
+sys.path.insert(0, str(ROOT))
 
 
 def fabricate(d: Path, sam: str, tiny: bool = False) -> dict[str, str]:
-    from gsam_fixtures import make_gdino, make_grounded_sam
+    from hat.testing.gsam import make_gdino, make_grounded_sam
 
     if tiny:  # smoke test: the tests' one-block models, same layouts and code paths
         return {**make_grounded_sam(d, "tiny"), "gdino_size": 96}

@@ -5,8 +5,7 @@ import pytest
 
 from hat.config import BuildConfig
 from hat.pipeline import build
-
-SHARED = Path(__file__).resolve().parents[1].parent / "shared"
+from hat.testing import SHARED  # noqa: F401 - tests import the shared data folder from here
 
 TINY = {"num_classes": 4, "train_per_class": 6, "val_per_class": 4, "size": 48, "num_frames": 8}
 

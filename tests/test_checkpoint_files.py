@@ -10,8 +10,7 @@ import torch
 
 from hat.cli import main
 from hat.errors import HatError
-from hat.models.base import read_checkpoint
-from hat.weights import load_state_file
+from hat.checkpoints import load_state_file, read_checkpoint
 
 
 def _bad_files(d):

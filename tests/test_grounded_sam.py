@@ -17,8 +17,6 @@ from click.testing import CliRunner
 pytest.importorskip("groundingdino", reason="groundingdino-py not installed (pip install 'hat-bias[grounded-sam]')")
 pytest.importorskip("segment_anything", reason="segment-anything not installed")
 
-from gsam_fixtures import make_grounded_sam  # noqa: E402
-
 from hat.bench import Benchmark, Item  # noqa: E402
 from hat.cli import cli  # noqa: E402
 from hat.errors import HatError  # noqa: E402
@@ -26,6 +24,7 @@ from hat.segmenters import SEGMENTERS  # noqa: E402
 from hat.segmenters.grounded_sam import (  # noqa: E402
     SAM_SIZES, Detections, GroundedSAM, load_gdino, load_sam, phrase_spans, sam_architecture,
 )
+from hat.testing.gsam import make_grounded_sam  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -58,7 +57,7 @@ def test_loaders_refuse_wrong_files_in_one_line(tiny, tmp_path):
     sd = torch.load(tiny["sam_ckpt"], weights_only=True)
     sd.pop("mask_decoder.iou_token.weight")
     torch.save(sd, tmp_path / "cut.pth")
-    with pytest.raises(HatError, match=r"does not fit the SAM .*1 weights missing \(e.g. mask_decoder.iou_token.weight\)"):
+    with pytest.raises(HatError, match=r"does not fit the SAM .*1 missing \(e.g. mask_decoder.iou_token.weight\)"):
         load_sam(str(tmp_path / "cut.pth"))
 
     class Evil:

@@ -13,9 +13,10 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from hat.constants import CLIP_MEAN_255, CLIP_STD_255, IMAGENET_MEAN_255, IMAGENET_STD_255
 from hat.evaluate import combine_views
 from hat.models.base import Sampling
-from hat.models.clip_common import CLIP_MEAN, CLIP_STD, IMAGENET_MEAN, IMAGENET_STD, Preprocess
+from hat.models.clip_common import Preprocess
 
 
 def textured(h: int = 256, w: int = 340, t: int = 2, seed: int = 0) -> np.ndarray:
@@ -49,8 +50,8 @@ def test_clip_and_actionclip_resize_equal_torchvision(h, w):
 
     clip = textured(h, w)
     for resize in (224, 256):  # plain CLIP (224), ActionCLIP (224·256//224)
-        pre = Preprocess(size=224, resize=resize, mean=CLIP_MEAN, std=CLIP_STD, interpolation="bicubic")
-        got = to_pixels(pre(clip[None]), CLIP_MEAN, CLIP_STD)[0]
+        pre = Preprocess(size=224, resize=resize, mean=CLIP_MEAN_255, std=CLIP_STD_255, interpolation="bicubic")
+        got = to_pixels(pre(clip[None]), CLIP_MEAN_255, CLIP_STD_255)[0]
         want = torchvision_reference(clip, resize, 224, InterpolationMode.BICUBIC)
         assert np.abs(got - want).max() <= 1.0 + 1e-3, (h, w, resize)  # the issue's bar: ≤ 1 grey level
         assert np.abs(got - want).max() < 1e-3  # in fact the same PIL filter: equal
@@ -82,11 +83,11 @@ def mmcv_reference(clip: np.ndarray, short: int, crop: int, three: bool = False)
 @pytest.mark.parametrize("h,w", [(256, 340), (240, 321)])
 def test_vificlip_and_xclip_resize_equal_mmcv(h, w):
     clip = textured(h, w)
-    pre = Preprocess(size=224, resize=256, mean=IMAGENET_MEAN, std=IMAGENET_STD, style="mmcv")
-    got = to_pixels(pre(clip[None]), IMAGENET_MEAN, IMAGENET_STD)
+    pre = Preprocess(size=224, resize=256, mean=IMAGENET_MEAN_255, std=IMAGENET_STD_255, style="mmcv")
+    got = to_pixels(pre(clip[None]), IMAGENET_MEAN_255, IMAGENET_STD_255)
     assert np.abs(got - mmcv_reference(clip, 256, 224)).max() < 1e-3
-    three = Preprocess(size=224, resize=224, mean=IMAGENET_MEAN, std=IMAGENET_STD, crops=3, style="mmcv")
-    got3 = to_pixels(three(clip[None]), IMAGENET_MEAN, IMAGENET_STD)
+    three = Preprocess(size=224, resize=224, mean=IMAGENET_MEAN_255, std=IMAGENET_STD_255, crops=3, style="mmcv")
+    got3 = to_pixels(three(clip[None]), IMAGENET_MEAN_255, IMAGENET_STD_255)
     want3 = mmcv_reference(clip, 224, 224, three=True)
     assert np.abs(np.sort(got3.reshape(3, -1), 0) - np.sort(want3.reshape(3, -1), 0)).max() < 1e-3
     assert sorted(x for _, x in three.crop_boxes(224, 299)) == [0, 37, 74]  # not flush: 2·(75//2)
@@ -95,7 +96,7 @@ def test_vificlip_and_xclip_resize_equal_mmcv(h, w):
 def slowfast_reference(clip: np.ndarray, size: int, spatial_idx: int = 1) -> torch.Tensor:
     """PySlowFast's test path: /255, normalise, random_short_side_scale_jitter(size, size), uniform_crop."""
     x = torch.from_numpy(clip).float() / 255.0
-    x = (x - torch.tensor(CLIP_MEAN) / 255) / (torch.tensor(CLIP_STD) / 255)
+    x = (x - torch.tensor(CLIP_MEAN_255) / 255) / (torch.tensor(CLIP_STD_255) / 255)
     x = x.permute(3, 0, 1, 2)  # C,T,H,W
     h, w = x.shape[2:]
     if min(h, w) != size:
@@ -117,11 +118,11 @@ def slowfast_reference(clip: np.ndarray, size: int, spatial_idx: int = 1) -> tor
 @pytest.mark.parametrize("h,w", [(256, 340), (240, 320), (360, 241)])
 def test_openvclip_resize_equals_pyslowfast(h, w):
     clip = textured(h, w)
-    pre = Preprocess(size=224, resize=224, mean=CLIP_MEAN, std=CLIP_STD, style="slowfast")
+    pre = Preprocess(size=224, resize=224, mean=CLIP_MEAN_255, std=CLIP_STD_255, style="slowfast")
     got = pre(clip[None])[0]
     want = slowfast_reference(clip, 224)
     assert torch.allclose(got, want, atol=1e-4)
-    three = Preprocess(size=224, resize=224, mean=CLIP_MEAN, std=CLIP_STD, crops=3, style="slowfast")(clip[None])
+    three = Preprocess(size=224, resize=224, mean=CLIP_MEAN_255, std=CLIP_STD_255, crops=3, style="slowfast")(clip[None])
     for i in range(3):
         assert torch.allclose(three[i], slowfast_reference(clip, 224, i), atol=1e-4)
     # offset ceil(d/2): 320x240 -> 298x224, x0 = 37 (torchvision and mmcv would give 37 and 37, 36.5 -> 36 for 297)

@@ -295,6 +295,7 @@ def test_bending_girl_legs_and_no_tree(pose):
     assert len(out.boxes[0]) == 1 and len(ref.boxes[0]) >= 2
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not VTEST.is_file(), reason=f"{VTEST} not present (Debian package opencv-doc)")
 def test_vtest_pedestrians_one_box_each_and_hog(pose):
     """vtest.avi, 8 frames: the pose models find 2-6 pedestrians a frame (measured 4, 5, 3, 3, 4, 5, 4, 3 at
@@ -323,6 +324,7 @@ def test_vtest_pedestrians_one_box_each_and_hog(pose):
     assert n0 >= 10 and n_pose < n_selfie and n_pose <= 0.35 * n0, (n0, n_selfie, n_pose)
 
 
+@pytest.mark.slow
 def test_bench_script_smoke():
     """scripts/bench_offline_segmenters --smoke runs end to end and prints a row per clip and segmenter."""
     r = subprocess.run([sys.executable, str(ROOT / "scripts" / "bench_offline_segmenters.py"), "--smoke"],

@@ -39,9 +39,20 @@ def _traj_features(v: RenderedVideo) -> np.ndarray:
     ])
 
 
-def test_constants():
-    assert len(MOTIONS) >= 6 and len(set(MOTIONS)) == len(MOTIONS)
-    assert len(SCENES) >= 7 and len(set(SCENES)) == len(SCENES)
+def test_every_synthetic_class_has_its_own_name_and_home_scene():
+    """The synthetic source's classes are the motions; at its default class count each is at home in its own
+    scene (the scene shortcut the demo models are meant to find). A renamed, repeated or dropped motion or
+    scene breaks that here rather than in a build."""
+    import inspect
+
+    from hat.sources.synthetic import SyntheticSource
+
+    assert len(set(MOTIONS)) == len(MOTIONS) and len(set(SCENES)) == len(SCENES)
+    assert SyntheticSource(num_classes=len(MOTIONS)).classes == list(MOTIONS)
+    n = inspect.signature(SyntheticSource).parameters["num_classes"].default
+    src = SyntheticSource()
+    homes = [src.home_scene(label) for label in range(n)]
+    assert src.classes == list(MOTIONS[:n]) and len(set(homes)) == n, "two classes share a home scene"
 
 
 def test_shapes_and_dtypes():

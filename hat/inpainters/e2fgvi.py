@@ -117,7 +117,7 @@ def mirror_pad(x, h: int, w: int):
 
 def load_e2fgvi(path: str, variant: str = "auto"):
     """InpaintGenerator from an official checkpoint; HQ or not is read from its keys, widths from its shapes."""
-    from ..weights import load_state_file, mismatch_error
+    from ..checkpoints import load_state_file, mismatch_error
     from .e2fgvi_net import E2FGVIArch, InpaintGenerator
 
     if variant not in _VARIANTS:
@@ -138,10 +138,9 @@ def load_e2fgvi(path: str, variant: str = "auto"):
     except (KeyError, ValueError) as e:
         raise HatError(f"{path}: does not fit the E2FGVI architecture ({e})") from None
     what = "E2FGVI" + ("-HQ" if hq else "")
-    bad = [k for k, v in net.state_dict().items() if k in sd and v.shape != sd[k].shape]
-    if bad:
-        raise HatError(f"{path}: does not fit the {what} architecture: {len(bad)} weights of another shape "
-                       f"(e.g. {bad[0]}: {tuple(sd[bad[0]].shape)}, expected {tuple(net.state_dict()[bad[0]].shape)})")
+    shapes = [(k, sd[k].shape, v.shape) for k, v in net.state_dict().items() if k in sd and v.shape != sd[k].shape]
+    if shapes:
+        raise mismatch_error(path, what, shapes=shapes)
     missing, unexpected = net.load_state_dict(sd, strict=False)
     if missing or unexpected:
         raise mismatch_error(path, what, list(missing), list(unexpected))
@@ -154,8 +153,8 @@ class E2FGVIInpainter(Inpainter):
     def __init__(self, ckpt: str = "", variant: str = "auto", neighbor_stride: int = 5, ref_length: int = 10,
                  num_ref: int = -1, max_ref: int = 30, windows: str = "original", dilation: int = 4, device: str = "cpu",
                  precision: str = "fp32", model=None):
-        from ..models.base import file_hash
-        from ..models.clip_common import autocast_dtype, check_precision, resolve_device
+        from ..checkpoints import file_hash
+        from ..runtime import autocast_dtype, check_precision, resolve_device
         from .e2fgvi_net import InpaintGenerator
 
         check_precision(precision)
@@ -196,7 +195,7 @@ class E2FGVIInpainter(Inpainter):
         return needed_frames(self._plan(targets, n_frames))
 
     def _autocast(self):
-        from ..models.clip_common import autocast
+        from ..runtime import autocast
 
         return autocast(self.device, self.dtype)
 

@@ -17,6 +17,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torchvision.ops import deform_conv2d
 
+from ..constants import IMAGENET_MEAN, IMAGENET_STD
+
 _SS_KERNEL, _SS_STRIDE, _SS_PAD = (7, 7), (3, 3), (3, 3)  # soft split / composition ("t2t") parameters
 DEFORM_GROUPS = 16
 NONHQ_SIZE = (240, 432)  # (H, W) the non-HQ network is fixed to (its SoftComp bias is 60 x 108)
@@ -89,8 +91,8 @@ class SPyNet(nn.Module):
     def __init__(self):
         super().__init__()
         self.basic_module = nn.ModuleList([_SpyLevel() for _ in range(6)])
-        self.register_buffer("mean", torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1))
-        self.register_buffer("std", torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1))
+        self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1))
+        self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1))
 
     def _flow(self, ref: torch.Tensor, supp: torch.Tensor) -> torch.Tensor:
         n, _, h, w = ref.shape

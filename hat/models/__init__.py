@@ -1,8 +1,8 @@
 """Evaluated models: anything that maps clips of frames to class scores.
 
 ``load_model(spec)`` accepts a checkpoint path (its layout picks the adapter), a registered name,
-or ``python:module:function`` for any callable. Adapters register a factory and, for checkpoint
-files, a detector that recognises their layout from the keys.
+or ``python:module:function`` for any callable. Adapters register a factory together with
+the checkpoint layouts it reads (``MODELS.register(name, detect=Layout(...))``).
 """
 
 from __future__ import annotations
@@ -12,35 +12,52 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
+from ..checkpoints import read_checkpoint
 from ..errors import HatError
 from ..registry import Registry
-from .base import CallableClassifier, VideoClassifier, read_checkpoint
-
-MODELS: Registry[VideoClassifier] = Registry(
-    "model",
-    builtin_modules=("hat.models.demo", "hat.models.clip", "hat.models.actionclip",
-                     "hat.models.openvclip", "hat.models.vificlip", "hat.models.xclip"),
-)
+from .base import CallableClassifier, VideoClassifier
 
 
 @dataclass(frozen=True)
 class Layout:
-    arch: str
+    """How an adapter's checkpoint files look: a test on the loaded file, and what to say when none matches."""
+
     match: Callable[[dict], bool]
     describe: str
     generic: bool = False  # tried after the specific layouts (e.g. a bare CLIP state dict)
     markers: tuple[str, ...] = ()  # key prefixes that hint at this layout, for "closest layout" messages
 
 
-_DETECTORS: list[Layout] = []
+class ModelRegistry(Registry[VideoClassifier]):
+    """Model factories, each registered with the checkpoint layouts it reads (``detect``)."""
+
+    def __init__(self, kind: str, builtin_modules: tuple[str, ...] = ()):
+        super().__init__(kind, builtin_modules)
+        self._layouts: list[tuple[str, Layout]] = []
+
+    def register(self, name: str, *, help: str = "", aliases: tuple[str, ...] = (),
+                 detect: Layout | tuple[Layout, ...] = ()):
+        add = super().register(name, help=help, aliases=aliases)
+        layouts = [(name, lay) for lay in ((detect,) if isinstance(detect, Layout) else detect)]
+
+        def deco(factory):
+            made = add(factory)
+            self._layouts.extend(layouts)
+            return made
+
+        return deco
+
+    def layouts(self) -> list[tuple[str, Layout]]:
+        """(adapter, layout) in registration order, the built-in adapters imported first."""
+        self._load()
+        return list(self._layouts)
 
 
-def register_layout(arch: str, describe: str, generic: bool = False, markers: tuple[str, ...] = ()):
-    def deco(fn: Callable[[dict], bool]) -> Callable[[dict], bool]:
-        _DETECTORS.append(Layout(arch, fn, describe, generic, markers))
-        return fn
-
-    return deco
+MODELS = ModelRegistry(
+    "model",
+    builtin_modules=("hat.models.demo", "hat.models.clip", "hat.models.actionclip",
+                     "hat.models.openvclip", "hat.models.vificlip", "hat.models.xclip"),
+)
 
 
 def _all_keys(ckpt: dict, depth: int = 2) -> list[str]:
@@ -54,18 +71,18 @@ def _all_keys(ckpt: dict, depth: int = 2) -> list[str]:
 
 def detect_arch(ckpt: dict, path: str) -> str:
     """The adapter whose layout matches; otherwise name what was expected and the closest layout."""
-    MODELS.names()  # import the built-in adapters and their detectors
+    layouts = MODELS.layouts()
     for generic in (False, True):
-        for lay in _DETECTORS:
+        for arch, lay in layouts:
             if lay.generic == generic and lay.match(ckpt):
-                return lay.arch
+                return arch
     keys = _all_keys(ckpt)
     top = ", ".join(sorted(map(str, ckpt))[:8]) or "none"
-    expected = "; ".join(f"{lay.arch}: {lay.describe}" for lay in _DETECTORS)
+    expected = "; ".join(f"{arch}: {lay.describe}" for arch, lay in layouts)
     def hit(marker: str) -> bool:
         return any(k.startswith(marker) or f".{marker}" in k for k in keys)
 
-    scored = [(sum(map(hit, lay.markers)) / len(lay.markers), -i, lay.arch) for i, lay in enumerate(_DETECTORS) if lay.markers]
+    scored = [(sum(map(hit, lay.markers)) / len(lay.markers), -i, arch) for i, (arch, lay) in enumerate(layouts) if lay.markers]
     best = max(scored, default=(0, 0, ""))
     closest = f"; closest: {best[2]} (use --arch {best[2]} to see what it lacks)" if best[0] else ""
     raise HatError(f"{path}: checkpoint layout not recognised (top-level keys: {top}){closest}; expected one of: {expected}")
@@ -102,4 +119,4 @@ def load_model(spec: str, *, arch: str | None = None, classes: list[str] | None 
     return model
 
 
-__all__ = ["MODELS", "VideoClassifier", "CallableClassifier", "load_model", "register_layout", "detect_arch"]
+__all__ = ["MODELS", "Layout", "VideoClassifier", "CallableClassifier", "load_model", "detect_arch"]

@@ -13,12 +13,11 @@ import functools
 import torch
 from torch import nn
 
+from ..checkpoints import check_keys, clean_state_dict, file_hash
 from ..errors import HatError
-from . import MODELS, register_layout
-from .base import Sampling, file_hash
-from .clip_common import (
-    CLIP_MEAN, CLIP_STD, ClipVideoModel, Preprocess, build_clip, check_keys, normalize, override_sampling, strip_prefix,
-)
+from . import MODELS, Layout
+from .clip_common import ClipVideoModel, build_clip, normalize
+from .protocols import RunOptions, takes_run_options
 
 FUSION_LAYERS = 6
 
@@ -61,25 +60,18 @@ def fusion_type(fsd: dict) -> str:
 
 class ActionCLIP(ClipVideoModel):
     arch = "actionclip"
-    default_templates = "actionclip"
     native_probs = True
 
-    def __init__(self, ckpt: dict, *, path: str, weights_hash: str, frames: int | None = None,
-                 sampling: str | None = None, rate: int | None = None, views: int | None = None, crops: int = 1,
-                 scale: float = 100.0, **kw):
-        sd = ckpt["model_state_dict"]
-        if all(k.startswith("module.") for k in sd):
-            sd = strip_prefix(sd, "module.")
-        clip = build_clip(sd, f"{path} (actionclip model_state_dict)")
-        fsd = ckpt.get("fusion_model_state_dict") or {}
-        if fsd and all(k.startswith("module.") for k in fsd):
-            fsd = strip_prefix(fsd, "module.")
+    def __init__(self, ckpt: dict, *, path: str, weights_hash: str, options: RunOptions, scale: float = 100.0):
+        sd = clean_state_dict(ckpt["model_state_dict"], "all")
+        clip = build_clip(sd, path, "actionclip model_state_dict")
+        fsd = clean_state_dict(ckpt.get("fusion_model_state_dict") or {}, "all")
         kind = fusion_type(fsd)
         if kind == "Transf":
             # heads as in ActionCLIP's visual_prompt: the text transformer's width // 64
             fusion: nn.Module = TemporalTransformer(clip.text_projection.shape[1], fsd["frame_position_embeddings.weight"].shape[0],
                                                     heads=clip.ln_final.weight.shape[0] // 64)
-            check_keys(fusion, fsd, f"{path} (actionclip fusion_model_state_dict)")
+            check_keys(fusion, fsd, path, "actionclip fusion_model_state_dict")
             fusion.load_state_dict({k: v.float() for k, v in fsd.items()}, strict=True)
         elif kind == "meanP" and not fsd:
             fusion = MeanPool()
@@ -87,13 +79,7 @@ class ActionCLIP(ClipVideoModel):
             raise HatError(f"{path}: ActionCLIP fusion head '{kind}' is not supported (supported: Transf, meanP)")
         self.fusion_type = kind
         self.scale = float(scale)
-        size = clip.visual.image_size[0]
-        super().__init__(
-            path=path, weights_hash=weights_hash,
-            preprocess=Preprocess(size=size, resize=size * 256 // 224, mean=CLIP_MEAN, std=CLIP_STD, crops=crops,
-                                  interpolation="bicubic"),
-            sampling=override_sampling(Sampling(8, "segment"), frames, sampling, rate, views), **kw,
-        )
+        super().__init__(path=path, weights_hash=weights_hash, size=clip.visual.image_size[0], options=options)
         net = nn.Module()
         net.clip, net.fusion = clip, fusion
         self.finish_init(net)
@@ -118,19 +104,13 @@ def is_actionclip(ckpt: dict) -> bool:
     return isinstance(ckpt.get("model_state_dict"), dict) and "fusion_model_state_dict" in ckpt
 
 
-@MODELS.register("actionclip", help="ActionCLIP (model_state_dict + fusion_model_state_dict)")
-def make_actionclip(checkpoint: dict | None = None, path: str = "", device: str = "cpu", precision: str = "fp32",
-                    frames: int | None = None, templates: str | None = None, sampling: str | None = None,
-                    rate: int | None = None, views: int | None = None, crops: int = 1, scale: float = 100.0,
-                    cache_dir: str | None = None, class_names: str | None = None) -> ActionCLIP:
+@MODELS.register("actionclip", help="ActionCLIP (model_state_dict + fusion_model_state_dict)",
+                 detect=Layout(is_actionclip, "ActionCLIP {model_state_dict, fusion_model_state_dict}",
+                               markers=("model_state_dict.visual.", "fusion_model_state_dict", "frame_position_embeddings")))
+@takes_run_options
+def make_actionclip(checkpoint: dict | None = None, path: str = "", scale: float = 100.0, **options) -> ActionCLIP:
     if checkpoint is None:
         raise HatError("actionclip is built from its checkpoint: --model path/to/actionclip.pt")
     if not isinstance(checkpoint.get("model_state_dict"), dict):
         raise HatError(f"{path}: not an ActionCLIP checkpoint (expected model_state_dict and fusion_model_state_dict)")
-    return ActionCLIP(checkpoint, path=path, weights_hash=file_hash(path), frames=frames, sampling=sampling, rate=rate,
-                      views=views, crops=crops, scale=scale, device=device, precision=precision, templates=templates,
-                      cache_dir=cache_dir, class_names=class_names)
-
-
-register_layout("actionclip", "ActionCLIP {model_state_dict, fusion_model_state_dict}",
-                markers=("model_state_dict.visual.", "fusion_model_state_dict", "frame_position_embeddings"))(is_actionclip)
+    return ActionCLIP(checkpoint, path=path, weights_hash=file_hash(path), options=RunOptions(**options), scale=scale)

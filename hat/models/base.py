@@ -5,11 +5,11 @@ from __future__ import annotations
 import math
 from abc import ABC, abstractmethod
 from dataclasses import asdict, dataclass
-from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
 
+from ..checkpoints import file_hash, read_checkpoint  # noqa: F401 - adapters and plugins import them from here
 from ..errors import HatError
 
 
@@ -140,71 +140,3 @@ class CallableClassifier(VideoClassifier):
 
     def describe(self) -> dict[str, Any]:
         return {"name": self.name, "arch": "callable", "hash": self.fingerprint}
-
-
-def file_hash(path: str | Path, length: int = 16) -> str:
-    """A weights file's short identity (sha256 prefix), as recorded in results and build settings."""
-    from ..store import sha256_file
-
-    return sha256_file(path)[:length]
-
-
-#: Classes some released checkpoints pickle next to their tensors, read as plain data (never imported):
-#: yacs ``CfgNode`` (ViFi-CLIP, X-CLIP configs) is a dict subclass whose state is its items and a few flags.
-_PLAIN_ALIASES = {"yacs.config.CfgNode": "OrderedDict"}
-
-
-def _is_torchscript(path: Path) -> bool:
-    import zipfile
-
-    if not zipfile.is_zipfile(path):
-        return False
-    with zipfile.ZipFile(path) as z:
-        return any(n.endswith("/constants.pkl") for n in z.namelist())
-
-
-def read_checkpoint(path: str | Path, trust: bool = False) -> dict:
-    """Load tensors and plain data only; full unpickling only when the user vouches for the file.
-
-    Reads torch pickles with ``weights_only=True`` (configs pickled as yacs nodes come back as plain
-    dicts), ``.safetensors`` files, and TorchScript archives (OpenAI's CLIP ``.pt`` files: their
-    state dict only; no code is run).
-    """
-    import collections
-
-    import torch
-
-    import warnings
-
-    from ..weights import not_a_checkpoint, torch_error_line
-
-    path = Path(path)
-    bad = not_a_checkpoint(path)
-    if bad:
-        raise HatError(f"{path}: {bad}")
-    if path.suffix == ".safetensors":
-        from safetensors.torch import load_file
-
-        try:
-            return dict(load_file(str(path)))
-        except Exception as e:  # noqa: BLE001
-            raise HatError(f"{path}: not a readable safetensors file ({torch_error_line(e)})") from None
-    if _is_torchscript(path):
-        try:
-            with warnings.catch_warnings():  # torch.jit.load's deprecation notice is not the user's concern
-                warnings.simplefilter("ignore", FutureWarning)
-                return dict(torch.jit.load(str(path), map_location="cpu").state_dict())
-        except Exception as e:  # noqa: BLE001
-            raise HatError(f"{path}: a zip archive with TorchScript parts, but not a TorchScript archive torch can load "
-                           f"({torch_error_line(e)})") from None
-    try:
-        aliases = [(getattr(collections, cls), name) for name, cls in _PLAIN_ALIASES.items()]
-        with torch.serialization.safe_globals(aliases):
-            obj = torch.load(path, map_location="cpu", weights_only=not trust)
-    except Exception as e:  # noqa: BLE001 - torch raises many types for bad or unsafe files
-        if not trust and ("weights_only" in str(e).lower() or "weights only" in str(e).lower()):
-            raise HatError(f"{path}: holds pickled objects beyond tensors and plain data; load it only if you trust it (--trust-checkpoint)") from None
-        raise HatError(f"{path}: cannot read checkpoint ({torch_error_line(e)})") from None
-    if not isinstance(obj, dict):
-        raise HatError(f"{path}: checkpoint is a {type(obj).__name__}, expected a dict")
-    return obj

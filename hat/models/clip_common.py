@@ -7,8 +7,6 @@ towers are open_clip's ``CLIP``; the only hand-written network parts are the one
 
 from __future__ import annotations
 
-import contextlib
-
 import hashlib
 import json
 import math
@@ -24,17 +22,13 @@ import torch
 import torch.nn.functional as F
 
 from ..assets import CLIP_RELEASES, cache_root, clip_arch, find_clip_weights, weights_dirs
+from ..checkpoints import check_keys, file_hash, read_checkpoint, state_dict_of
+from ..constants import CLIP_MEAN_255, CLIP_STD_255
 from ..errors import HatError
+from ..runtime import check_precision, resolve_device
 from ..store import atomic_path
-from .base import Sampling, VideoClassifier, file_hash, read_checkpoint
-
-#: OpenAI CLIP's normalisation, and ImageNet's (what MMAction-based codes use), both on 0-255 pixels
-CLIP_MEAN = (122.770938, 116.7460125, 104.09373615)
-CLIP_STD = (68.5005327, 66.6321579, 70.32316305)
-IMAGENET_MEAN = (123.675, 116.28, 103.53)
-IMAGENET_STD = (58.395, 57.12, 57.375)
-
-PRECISIONS = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
+from .base import Sampling, VideoClassifier
+from .protocols import PROTOCOLS, Protocol, RunOptions
 
 #: Prompt template sets (``{}`` is the class name); adapters pick their default, ``--templates`` overrides.
 TEMPLATES: dict[str, tuple[str, ...]] = {
@@ -92,22 +86,6 @@ def read_class_names(path: str | Path, expected: int) -> list[str]:
 
 
 # ----------------------------------------------------------------------------- weights
-
-
-def strip_prefix(sd: dict[str, Any], prefix: str) -> dict[str, Any]:
-    return {k[len(prefix):]: v for k, v in sd.items() if k.startswith(prefix)}
-
-
-def state_dict_of(obj: dict[str, Any]) -> dict[str, torch.Tensor]:
-    """The tensors of a weights file that may wrap them (``state_dict``, ``model``), ``module.`` stripped."""
-    for key in ("state_dict", "model", "model_state_dict"):
-        if isinstance(obj.get(key), dict):
-            obj = obj[key]
-            break
-    sd = {k: v for k, v in obj.items() if isinstance(v, torch.Tensor)}
-    if sd and all(k.startswith("module.") for k in sd):
-        sd = strip_prefix(sd, "module.")
-    return sd
 
 
 def vision_arch(sd: dict[str, Any], prefix: str = "visual.") -> str | None:
@@ -172,32 +150,15 @@ def clip_config(sd: dict[str, torch.Tensor], what: str = "weights") -> dict[str,
     return {"embed_dim": sd["text_projection"].shape[1], "vision_cfg": vision, "text_cfg": text}
 
 
-def build_clip(sd: dict[str, torch.Tensor], what: str, quick_gelu: bool = True) -> torch.nn.Module:
+def build_clip(sd: dict[str, torch.Tensor], path: str, what: str, quick_gelu: bool = True) -> torch.nn.Module:
     """An open_clip ``CLIP`` holding exactly these weights (fp32; every key used, none missing)."""
     from open_clip.model import CLIP
 
     sd = {k: v for k, v in sd.items() if k not in ("input_resolution", "context_length", "vocab_size")}
-    model = CLIP(**clip_config(sd, what), quick_gelu=quick_gelu)
-    check_keys(model, sd, what)
+    model = CLIP(**clip_config(sd, f"{path} ({what})"), quick_gelu=quick_gelu)
+    check_keys(model, sd, path, what)
     model.load_state_dict({k: v.float() for k, v in sd.items()}, strict=True)
     return model.eval()
-
-
-def check_keys(module: torch.nn.Module | dict[str, torch.Tensor], sd: dict[str, Any], what: str) -> None:
-    """Strict loading, with a message that names the keys instead of a wall of text."""
-    own = dict(module.state_dict()) if isinstance(module, torch.nn.Module) else module
-    missing = sorted(set(own) - set(sd))
-    extra = sorted(set(sd) - set(own))
-    bad = [k for k in set(own) & set(sd) if tuple(own[k].shape) != tuple(sd[k].shape)]
-    if missing or extra or bad:
-        parts = []
-        if missing:
-            parts.append(f"{len(missing)} missing (e.g. {', '.join(missing[:3])})")
-        if extra:
-            parts.append(f"{len(extra)} unexpected (e.g. {', '.join(extra[:3])})")
-        if bad:
-            parts.append(f"{len(bad)} with other shapes (e.g. {bad[0]}: {tuple(sd[bad[0]].shape)} vs {tuple(own[bad[0]].shape)})")
-        raise HatError(f"{what}: weights do not match the architecture: {'; '.join(parts)}")
 
 
 # ----------------------------------------------------------------------------- frames
@@ -222,8 +183,8 @@ class Preprocess:
 
     size: int = 224
     resize: int = 256
-    mean: tuple[float, float, float] = CLIP_MEAN
-    std: tuple[float, float, float] = CLIP_STD
+    mean: tuple[float, float, float] = CLIP_MEAN_255
+    std: tuple[float, float, float] = CLIP_STD_255
     crops: int = 1
     interpolation: str = "bilinear"
     style: str = "torchvision"
@@ -299,36 +260,6 @@ class Preprocess:
 # ----------------------------------------------------------------------------- the adapter base
 
 
-def check_precision(precision: str) -> torch.dtype:
-    if precision not in PRECISIONS:
-        raise HatError(f"unknown precision '{precision}' (valid: {', '.join(PRECISIONS)})")
-    return PRECISIONS[precision]
-
-
-def autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
-    """For backends that keep float32 weights and run under autocast: the autocast dtype (None: plain fp32)."""
-    dtype = check_precision(precision)
-    if precision == "fp16" and device.type != "cuda":
-        raise HatError("precision fp16 needs a CUDA device (valid on cpu: fp32, bf16)")
-    return None if precision == "fp32" else dtype
-
-
-def autocast(device: torch.device, dtype: torch.dtype | None):
-    return contextlib.nullcontext() if dtype is None else torch.autocast(device_type=device.type, dtype=dtype)
-
-
-def resolve_device(device: str) -> torch.device:
-    try:
-        dev = torch.device(device)
-    except RuntimeError:
-        raise HatError(f"unknown device '{device}' (valid: cpu, cuda, cuda:N, mps)") from None
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise HatError("--device cuda: no CUDA device is available here (valid: cpu)")
-    if dev.type == "mps" and not torch.backends.mps.is_available():
-        raise HatError("--device mps: MPS is not available here (valid: cpu)")
-    return dev
-
-
 class ClipVideoModel(VideoClassifier):
     """A CLIP-based video classifier: zero-shot over any class list through its text tower.
 
@@ -338,42 +269,40 @@ class ClipVideoModel(VideoClassifier):
     """
 
     arch = "clip"
-    default_templates = "photo"
     #: the adapter's own scoring ends in probabilities (ActionCLIP) rather than logits
     native_probs = False
-    #: how views (crops here, temporal views in the harness) are combined: "probs" (mean softmax),
-    #: "logits" (mean) or "sum_logits" (added)
-    view_reduce = "probs"
 
-    def __init__(
-        self,
-        *,
-        path: str,
-        weights_hash: str,
-        preprocess: Preprocess,
-        sampling: Sampling,
-        templates: str | None = None,
-        device: str = "cpu",
-        precision: str = "fp32",
-        cache_dir: str | None = None,
-        class_names: str | None = None,
-    ):
-        check_precision(precision)
+    def __init__(self, *, path: str, weights_hash: str, size: int, options: RunOptions,
+                 published: Protocol | None = None, offset: bool | None = None):
+        """``published``: the architecture's protocol (its row in ``PROTOCOLS`` unless the checkpoint refines it);
+        ``options``: the user's overrides and run settings; ``size``: the input size the weights take."""
+        self.published = published or PROTOCOLS[self.arch]
+        self.preprocess = self.published.preprocess(size, options.crops)
+        self._sampling = self.published.sampling_with(options, offset)
+        check_precision(options.precision)
         self.path = path
         self.name = Path(path).stem if path else self.arch
         self.weights_hash = weights_hash
-        self.preprocess = preprocess
-        self._sampling = sampling
-        self.num_frames = sampling.num_frames
-        self.templates = resolve_templates(templates, self.default_templates)
-        self.device = resolve_device(device)
-        self.precision = precision
-        self.dtype = PRECISIONS[precision]
-        self.cache = cache_root(cache_dir)
-        self.class_names_file = class_names
+        self.num_frames = self._sampling.num_frames
+        self.templates = resolve_templates(options.templates, self.default_templates)
+        self.device = resolve_device(options.device)
+        self.precision = options.precision
+        self.dtype = check_precision(options.precision)
+        self.cache = cache_root(options.cache_dir)
+        self.class_names_file = options.class_names
         self.classes: list[str] = []
         self.text: torch.Tensor | None = None
         self._text_memo: dict[str, torch.Tensor] = {}
+
+    @property
+    def default_templates(self) -> str:
+        """The template set of the architecture's protocol (a checkpoint's own prompt comes as an option)."""
+        return PROTOCOLS[self.arch].templates
+
+    @property
+    def view_reduce(self) -> str:  # type: ignore[override]
+        """How views (crops here, temporal views in the harness) are combined: the protocol's rule."""
+        return self.published.view_reduce
 
     @property
     def sampling(self) -> Sampling:

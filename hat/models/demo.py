@@ -17,14 +17,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..checkpoints import file_hash
+from ..constants import IMAGENET_MEAN, IMAGENET_STD
+from ..dataset import Source
 from ..errors import HatError
-from ..sources.base import Source
 from ..video import segment_indices
-from . import MODELS, register_layout
-from .base import VideoClassifier, file_hash
+from . import MODELS, Layout
+from .base import VideoClassifier
 
-MEAN = (0.485, 0.456, 0.406)
-STD = (0.229, 0.224, 0.225)
 ARCHS = ("demo-frame", "demo-motion")
 
 
@@ -89,8 +89,8 @@ def to_tensor(clips: np.ndarray, size: int) -> torch.Tensor:
     if clips.shape[2:4] != (size, size):
         clips = np.stack([[cv2.resize(f, (size, size), interpolation=cv2.INTER_AREA) for f in c] for c in clips])
     x = torch.from_numpy(clips).float().div_(255).permute(0, 1, 4, 2, 3)
-    mean = torch.tensor(MEAN).view(1, 1, 3, 1, 1)
-    std = torch.tensor(STD).view(1, 1, 3, 1, 1)
+    mean = torch.tensor(IMAGENET_MEAN).view(1, 1, 3, 1, 1)
+    std = torch.tensor(IMAGENET_STD).view(1, 1, 3, 1, 1)
     return (x - mean) / std
 
 
@@ -141,11 +141,8 @@ def _make(checkpoint: dict | None = None, path: str = "", device: str = "cpu") -
 
 
 for _arch in ARCHS:
-    MODELS.register(_arch, help=f"embedded demo model ({_arch.split('-')[1]}s)")(_make)
-
-
-for _arch in ARCHS:
-    register_layout(_arch, f"hat demo checkpoint (hat_arch='{_arch}')")(lambda ckpt, a=_arch: ckpt.get("hat_arch") == a)
+    MODELS.register(_arch, help=f"embedded demo model ({_arch.split('-')[1]}s)",
+                    detect=Layout(lambda ckpt, a=_arch: ckpt.get("hat_arch") == a, f"hat demo checkpoint (hat_arch='{_arch}')"))(_make)
 
 
 def load_clips(source: Source, split: str, num_frames: int) -> tuple[np.ndarray, np.ndarray]:

@@ -17,13 +17,11 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from ..checkpoints import clean_state_dict, file_hash
 from ..errors import HatError
-from . import MODELS, register_layout
-from .base import Sampling, file_hash
-from .clip_common import (
-    CLIP_MEAN, CLIP_STD, ClipVideoModel, Preprocess, build_clip, mean_template_features, normalize, override_sampling,
-    read_clip_weights, strip_prefix, vision_arch, weights_id,
-)
+from . import MODELS, Layout
+from .clip_common import ClipVideoModel, build_clip, mean_template_features, normalize, read_clip_weights, vision_arch, weights_id
+from .protocols import RunOptions, takes_run_options
 
 
 def neighbour_attention(block: torch.nn.Module, x: torch.Tensor, t: int) -> torch.Tensor:
@@ -66,12 +64,9 @@ def temporal_encode_image(visual: torch.nn.Module, x: torch.Tensor, t: int) -> t
 
 class OpenVCLIP(ClipVideoModel):
     arch = "openvclip"
-    default_templates = "openvclip"
-    view_reduce = "sum_logits"
 
-    def __init__(self, ckpt_sd: dict, base_sd: dict, *, path: str, weights_hash: str, patch_ratio: float | None = None,
-                 frames: int | None = None, sampling: str | None = None, rate: int | None = None,
-                 views: int | None = None, offset: bool | None = None, crops: int = 1, **kw):
+    def __init__(self, ckpt_sd: dict, base_sd: dict, *, path: str, weights_hash: str, options: RunOptions,
+                 patch_ratio: float | None = None, offset: bool | None = None):
         missing = sorted(set(base_sd) - set(ckpt_sd) - {"input_resolution", "context_length", "vocab_size"})
         if missing:
             raise HatError(f"{path}: lacks {len(missing)} CLIP weights that --clip-weights has (e.g. {', '.join(missing[:3])}); "
@@ -90,20 +85,11 @@ class OpenVCLIP(ClipVideoModel):
                 mixed[k] = r * base_sd[k].float() + (1 - r) * v.float()
             else:  # the reference computes its text classifier with the original CLIP
                 mixed[k] = base_sd[k].float()
-        net = build_clip(mixed, f"{path} (openvclip)")
+        net = build_clip(mixed, path, "openvclip")
         if not hasattr(net.visual, "proj") or net.visual.proj is None:
             raise HatError(f"{path}: Open-VCLIP needs a ViT CLIP")
         self.patch_ratio = r
-        size = net.visual.image_size[0]
-        super().__init__(
-            path=path, weights_hash=weights_hash,
-            preprocess=Preprocess(size=size, resize=size, mean=CLIP_MEAN, std=CLIP_STD, crops=crops, interpolation="bilinear",
-                                  style="slowfast"),
-            # the released configs: 8 frames at rate 16 (TARGET_FPS 30), 3 views, DATA.USE_OFFSET_SAMPLING True
-            sampling=override_sampling(Sampling(8, "dense", rate=16, views=3, target_fps=30.0, offset=True), frames,
-                                       sampling, rate, views, offset),
-            **kw,
-        )
+        super().__init__(path=path, weights_hash=weights_hash, size=net.visual.image_size[0], options=options, offset=offset)
         self.finish_init(net)
 
     def logits(self, video: torch.Tensor, text: torch.Tensor) -> torch.Tensor:
@@ -121,23 +107,18 @@ def is_openvclip(ckpt: dict) -> bool:
     return isinstance(ms, dict) and any(str(k).startswith("model.visual.") for k in ms)
 
 
-@MODELS.register("openvclip", help="Open-VCLIP ({'model_state': model.*}; needs --clip-weights)")
-def make_openvclip(checkpoint: dict | None = None, path: str = "", device: str = "cpu", precision: str = "fp32",
-                   clip_weights: str | None = None, patch_ratio: float | None = None, frames: int | None = None,
-                   templates: str | None = None, sampling: str | None = None, rate: int | None = None,
-                   views: int | None = None, crops: int = 1, cache_dir: str | None = None,
-                   class_names: str | None = None, offset: bool | None = None) -> OpenVCLIP:
+@MODELS.register("openvclip", help="Open-VCLIP ({'model_state': model.*}; needs --clip-weights)",
+                 detect=Layout(is_openvclip, "Open-VCLIP {'model_state': {'model.visual.*', 'model.token_embedding.weight', ...}}",
+                               markers=("model_state.model.visual.", "model_state.model.token_embedding")))
+@takes_run_options
+def make_openvclip(checkpoint: dict | None = None, path: str = "", clip_weights: str | None = None,
+                   patch_ratio: float | None = None, offset: bool | None = None, **options) -> OpenVCLIP:
     if checkpoint is None or not isinstance(checkpoint.get("model_state"), dict):
         raise HatError(f"{path or 'openvclip'}: expected an Open-VCLIP checkpoint ({{'model_state': {{'model.*': ...}}}})")
-    sd = strip_prefix(checkpoint["model_state"], "model.")
+    sd = clean_state_dict(checkpoint["model_state"], "only", "model.")
     base, base_hash = read_clip_weights(
         clip_weights, "Open-VCLIP's test code mixes its weights with the original CLIP's (0.5/0.5) and takes the "
         "class text features from the original CLIP; pass the OpenAI file of the same architecture (e.g. ViT-B-16.pt)",
         arch=vision_arch(sd))
-    return OpenVCLIP(sd, base, path=path, weights_hash=weights_id(file_hash(path), base_hash), patch_ratio=patch_ratio,
-                     frames=frames, sampling=sampling, rate=rate, views=views, offset=offset, crops=crops, device=device,
-                     precision=precision, templates=templates, cache_dir=cache_dir, class_names=class_names)
-
-
-register_layout("openvclip", "Open-VCLIP {'model_state': {'model.visual.*', 'model.token_embedding.weight', ...}}",
-                markers=("model_state.model.visual.", "model_state.model.token_embedding"))(is_openvclip)
+    return OpenVCLIP(sd, base, path=path, weights_hash=weights_id(file_hash(path), base_hash), options=RunOptions(**options),
+                     patch_ratio=patch_ratio, offset=offset)

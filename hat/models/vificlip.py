@@ -10,18 +10,17 @@ pickled yacs ``config`` is read as plain data (frame count, input size, views) w
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import torch
 
 from ..assets import CLIP_RELEASES
+from ..checkpoints import clean_state_dict, file_hash
 from ..errors import HatError
-from . import MODELS, register_layout
-from .base import Sampling, file_hash
-from .clip_common import (
-    IMAGENET_MEAN, IMAGENET_STD, FrameMeanCLIP, Preprocess, build_clip, override_sampling, read_clip_weights,
-    strip_prefix, vision_arch, weights_id,
-)
+from . import MODELS, Layout
+from .clip_common import FrameMeanCLIP, build_clip, read_clip_weights, vision_arch, weights_id
+from .protocols import PROTOCOLS, RunOptions, takes_run_options
 
 #: state-dict entries a vanilla ViFi-CLIP saves that inference does not use, and why
 UNUSED = {"prompt_learner.complete_text_embeddings": "prompt token embeddings of the training classes"}
@@ -71,26 +70,19 @@ def config_template(config: Any) -> str:
 
 class ViFiCLIP(FrameMeanCLIP):
     arch = "vificlip"
-    default_templates = "photo"
 
-    def __init__(self, sd: dict, config: dict, *, path: str, weights_hash: str, frames: int | None = None,
-                 sampling: str | None = None, rate: int | None = None, views: int | None = None,
-                 crops: int | None = None, **kw):
-        net = build_clip(sd, f"{path} (vificlip)")
-        size = net.visual.image_size[0]
+    def __init__(self, sd: dict, config: dict, *, path: str, weights_hash: str, options: RunOptions):
+        net = build_clip(sd, path, "vificlip")
         self.config_frames = config_value(config, "DATA", "NUM_FRAMES")
-        default = Sampling(int(self.config_frames or 32), "segment", views=int(config_value(config, "TEST", "NUM_CLIP", default=1)))
-        crops = int(crops or config_value(config, "TEST", "NUM_CROP", default=1))
-        kw["templates"] = kw.get("templates") or config_template(config)
-        super().__init__(
-            path=path, weights_hash=weights_hash,
-            # as its datasets/build.py: short side 256/224 of the input then a centre crop; three crops at input size
-            preprocess=Preprocess(size=size, resize=size if crops == 3 else size * 256 // 224, mean=IMAGENET_MEAN,
-                                  std=IMAGENET_STD, crops=crops, interpolation="bilinear", style="mmcv"),
-            sampling=override_sampling(default, frames, sampling, rate, views), **kw,
-        )
+        # the checkpoint's config refines the published protocol: its frames, views, crops and prompt
+        published = replace(PROTOCOLS[self.arch], frames=int(self.config_frames or 32),
+                            views=int(config_value(config, "TEST", "NUM_CLIP", default=1)),
+                            crops=int(config_value(config, "TEST", "NUM_CROP", default=1)))
+        options = replace(options, crops=int(options.crops) if options.crops else None,
+                          templates=options.templates or config_template(config))
+        super().__init__(path=path, weights_hash=weights_hash, size=net.visual.image_size[0], options=options,
+                         published=published)
         self.finish_init(net)
-
 
     def describe(self) -> dict:
         return {**super().describe(), "config_frames": self.config_frames}
@@ -101,16 +93,15 @@ def is_vificlip(ckpt: dict) -> bool:
     return isinstance(m, dict) and any(str(k).startswith(("module.image_encoder.", "image_encoder.")) for k in m)
 
 
-@MODELS.register("vificlip", help="ViFi-CLIP (model: module.image_encoder.*, module.text_encoder.*; needs --clip-weights)")
-def make_vificlip(checkpoint: dict | None = None, path: str = "", device: str = "cpu", precision: str = "fp32",
-                  clip_weights: str | None = None, frames: int | None = None, templates: str | None = None,
-                  sampling: str | None = None, rate: int | None = None, views: int | None = None,
-                  crops: int | None = None, cache_dir: str | None = None, class_names: str | None = None) -> ViFiCLIP:
+@MODELS.register("vificlip", help="ViFi-CLIP (model: module.image_encoder.*, module.text_encoder.*; needs --clip-weights)",
+                 detect=Layout(is_vificlip, "ViFi-CLIP {'model': {'module.image_encoder.*', 'module.text_encoder.*'}, 'config'}",
+                               markers=("model.module.image_encoder.", "model.module.text_encoder.",
+                                        "model.module.prompt_learner.")))
+@takes_run_options
+def make_vificlip(checkpoint: dict | None = None, path: str = "", clip_weights: str | None = None, **options) -> ViFiCLIP:
     if checkpoint is None or not isinstance(checkpoint.get("model"), dict):
         raise HatError(f"{path or 'vificlip'}: expected a ViFi-CLIP checkpoint ({{'model': {{'module.image_encoder.*': ...}}}})")
-    sd = checkpoint["model"]
-    if all(str(k).startswith("module.") for k in sd):
-        sd = strip_prefix(sd, "module.")
+    sd = clean_state_dict(checkpoint["model"], "all")
     arch = config_value(checkpoint.get("config"), "MODEL", "ARCH")
     base, base_hash = read_clip_weights(
         clip_weights, "ViFi-CLIP checkpoints do not store the token embedding (it is the original CLIP's); pass the "
@@ -121,10 +112,4 @@ def make_vificlip(checkpoint: dict | None = None, path: str = "", device: str = 
     if width is not None and tok.shape[1] != width.shape[0]:
         raise HatError(f"--clip-weights token embedding is {tuple(tok.shape)}, the checkpoint's text width is {width.shape[0]}: another CLIP")
     return ViFiCLIP(to_openai(sd, tok, path), checkpoint.get("config") or {}, path=path,
-                    weights_hash=weights_id(file_hash(path), base_hash), frames=frames, sampling=sampling, rate=rate,
-                    views=views, crops=crops, device=device, precision=precision, templates=templates,
-                    cache_dir=cache_dir, class_names=class_names)
-
-
-register_layout("vificlip", "ViFi-CLIP {'model': {'module.image_encoder.*', 'module.text_encoder.*'}, 'config'}",
-                markers=("model.module.image_encoder.", "model.module.text_encoder.", "model.module.prompt_learner."))(is_vificlip)
+                    weights_hash=weights_id(file_hash(path), base_hash), options=RunOptions(**options))

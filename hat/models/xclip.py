@@ -16,17 +16,18 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from ..checkpoints import check_keys, clean_state_dict, file_hash, read_checkpoint
+from ..constants import IMAGENET_MEAN, IMAGENET_STD
 from ..errors import HatError
-from . import MODELS, register_layout
-from .base import Sampling, file_hash, read_checkpoint
-from .clip_common import (
-    IMAGENET_MEAN, IMAGENET_STD, ClipVideoModel, Preprocess, check_keys, normalize, override_sampling,
-)
+from . import MODELS, Layout
+from .clip_common import ClipVideoModel, normalize
+from .protocols import PROTOCOLS, Protocol, RunOptions, takes_run_options
 
 #: buffers some saved Hugging Face checkpoints carry that the model recomputes
 HF_IGNORED = re.compile(r".*(position_ids)$")
@@ -141,53 +142,49 @@ def _hf_weights(d: Path) -> dict[str, torch.Tensor]:
     raise HatError(f"{d}: no model.safetensors or pytorch_model.bin next to config.json")
 
 
-def _preprocessor(d: Path | None, size: int) -> Preprocess:
-    """The original's test transform; a HF directory's preprocessor_config.json where it gives one."""
-    pre = d / "preprocessor_config.json" if d else None
-    if pre is None or not pre.is_file():
-        return Preprocess(size=size, resize=size * 256 // 224, mean=IMAGENET_MEAN, std=IMAGENET_STD, interpolation="bilinear",
-                          style="mmcv")
+def _hf_protocol(d: Path, size: int) -> tuple[Protocol, int]:
+    """The original's test protocol with a HF directory's ``preprocessor_config.json`` where it gives one,
+    and the crop size (the model's input ``size`` unless the file names another)."""
+    published = PROTOCOLS["xclip"]
+    pre = d / "preprocessor_config.json"
+    if not pre.is_file():
+        return published, size
     cfg = json.loads(pre.read_text())
     crop = cfg.get("crop_size", size)
     crop = crop.get("height", size) if isinstance(crop, dict) else int(crop)
     short = cfg.get("size", crop)
     short = short.get("shortest_edge", crop) if isinstance(short, dict) else int(short)
     scale = 255.0 if cfg.get("do_rescale", True) else 1.0
-    mean = tuple(float(m) * scale for m in cfg.get("image_mean", [0.485, 0.456, 0.406]))
-    std = tuple(float(s) * scale for s in cfg.get("image_std", [0.229, 0.224, 0.225]))
+    mean = tuple(float(m) * scale for m in cfg.get("image_mean", list(IMAGENET_MEAN)))
+    std = tuple(float(s) * scale for s in cfg.get("image_std", list(IMAGENET_STD)))
     resample = {2: "bilinear", 3: "bicubic"}.get(int(cfg.get("resample", 2)))
     if resample is None:
         raise HatError(f"{pre}: resample {cfg.get('resample')} is not supported (valid: 2 bilinear, 3 bicubic)")
-    return Preprocess(size=crop, resize=short, mean=mean, std=std, interpolation=resample, style="hf")
+    # transformers' processors: the same PIL resize as torchvision, the short side to ``short``, crop ``crop``
+    return replace(published, resize=(short, crop), mean=mean, std=std, interpolation=resample, style="hf"), crop
 
 
 class XCLIP(ClipVideoModel):
     arch = "xclip"
-    default_templates = "plain"
 
     def __init__(self, hf_sd: dict[str, torch.Tensor], config: dict[str, Any], *, path: str, weights_hash: str,
-                 layout: str, preprocess: Preprocess, frames: int | None = None, sampling: str | None = None,
-                 rate: int | None = None, views: int | None = None, crops: int = 1, **kw):
+                 layout: str, published: Protocol, size: int, options: RunOptions):
         tf = _transformers()
         cfg = tf.XCLIPConfig(**config)
         cfg._attn_implementation = "eager"
         net = tf.XCLIPModel(cfg)
         hf_sd = {k: v for k, v in hf_sd.items() if not HF_IGNORED.match(k)}
         own = {k: v for k, v in net.state_dict().items() if not HF_IGNORED.match(k)}
-        check_keys(own, hf_sd, f"{path} (xclip, {layout} layout)")
+        check_keys(own, hf_sd, path, f"xclip ({layout} layout)")
         net.load_state_dict({k: v.float() for k, v in hf_sd.items()}, strict=False)  # only the ignored buffers left out
         self.model_frames = int(cfg.vision_config.num_frames)
+        frames = options.frames
         if frames and int(frames) != self.model_frames:
             raise HatError(f"{path}: this X-CLIP was built for {self.model_frames} frames (its MIT positions and "
                            f"message tokens), --frames {frames} cannot change that")
         self.layout = layout
-        # three crops are taken after resizing the short side to the input size (the original's multi-view test)
-        pre = Preprocess(size=preprocess.size, resize=preprocess.size if crops == 3 else preprocess.resize,
-                         mean=preprocess.mean, std=preprocess.std, crops=crops, interpolation=preprocess.interpolation,
-                         style=preprocess.style)
-        super().__init__(path=path, weights_hash=weights_hash, preprocess=pre,
-                         sampling=override_sampling(Sampling(self.model_frames, "segment"), None, sampling, rate, views),
-                         **kw)
+        super().__init__(path=path, weights_hash=weights_hash, size=size, options=replace(options, frames=None),
+                         published=replace(published, frames=self.model_frames))
         self.finish_init(net)
 
     def encode_text(self, tokens: torch.Tensor) -> torch.Tensor:
@@ -224,33 +221,27 @@ def is_hf_xclip(ckpt: dict) -> bool:
     return isinstance(ckpt.get("hf_config"), dict) and ckpt["hf_config"].get("model_type") == "xclip"
 
 
-@MODELS.register("xclip", help="X-CLIP: original checkpoint ({'model': mit.*, prompts_generator.*}) or a Hugging Face XCLIPModel directory")
-def make_xclip(checkpoint: dict | None = None, path: str = "", device: str = "cpu", precision: str = "fp32",
-               frames: int | None = None, templates: str | None = None, sampling: str | None = None,
-               rate: int | None = None, views: int | None = None, crops: int = 1, cache_dir: str | None = None,
-               class_names: str | None = None) -> XCLIP:
+@MODELS.register("xclip", help="X-CLIP: original checkpoint ({'model': mit.*, prompts_generator.*}) or a Hugging Face XCLIPModel directory",
+                 detect=(Layout(is_original_xclip, "X-CLIP {'model': {'mit.*', 'prompts_generator.*', 'visual.*', ...}, 'config'}",
+                                markers=("model.mit.", "model.prompts_generator.", "model.prompts_visual_proj")),
+                         Layout(is_hf_xclip, "Hugging Face XCLIPModel directory (config.json with model_type 'xclip')")))
+@takes_run_options
+def make_xclip(checkpoint: dict | None = None, path: str = "", **options) -> XCLIP:
     if checkpoint is None:
         raise HatError("xclip is built from its checkpoint: --model path/to/k400_32_8.pth or a Hugging Face directory")
-    common = dict(frames=frames, sampling=sampling, rate=rate, views=views, crops=crops, device=device,
-                  precision=precision, templates=templates, cache_dir=cache_dir, class_names=class_names)
+    opts = RunOptions(**options)
     if is_hf_xclip(checkpoint):
         d = Path(checkpoint["hf_dir"])
         sd = _hf_weights(d)
         cfg = {k: v for k, v in checkpoint["hf_config"].items() if k not in ("architectures", "model_type", "transformers_version")}
-        size = int(cfg.get("vision_config", {}).get("image_size", 224))
+        published, crop = _hf_protocol(d, int(cfg.get("vision_config", {}).get("image_size", 224)))
         files = [d / n for n in ("config.json", "model.safetensors", "pytorch_model.bin") if (d / n).is_file()]
         h = file_hash(files[1]) if len(files) > 1 else ""
-        return XCLIP(sd, cfg, path=str(d), weights_hash=h, layout="huggingface", preprocess=_preprocessor(d, size), **common)
+        return XCLIP(sd, cfg, path=str(d), weights_hash=h, layout="huggingface", published=published, size=crop, options=opts)
     m = checkpoint.get("model")
     if not isinstance(m, dict):
         raise HatError(f"{path}: expected an X-CLIP checkpoint ({{'model': {{'mit.*', 'prompts_generator.*', ...}}}}) or a Hugging Face directory")
-    sd = {k[len("module."):] if k.startswith("module.") else k: v for k, v in m.items() if isinstance(v, torch.Tensor)}
+    sd = clean_state_dict(m, "each", tensors=True)
     cfg = original_config(sd)
-    size = cfg["vision_config"]["image_size"]
     return XCLIP(original_to_hf(sd), cfg, path=path, weights_hash=file_hash(path), layout="original",
-                 preprocess=_preprocessor(None, size), **common)
-
-
-register_layout("xclip", "X-CLIP {'model': {'mit.*', 'prompts_generator.*', 'visual.*', ...}, 'config'}",
-                markers=("model.mit.", "model.prompts_generator.", "model.prompts_visual_proj"))(is_original_xclip)
-register_layout("xclip", "Hugging Face XCLIPModel directory (config.json with model_type 'xclip')")(is_hf_xclip)
+                 published=PROTOCOLS["xclip"], size=cfg["vision_config"]["image_size"], options=opts)

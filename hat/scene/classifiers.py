@@ -16,14 +16,12 @@ from typing import TYPE_CHECKING
 import cv2
 import numpy as np
 
+from ..constants import IMAGENET_MEAN, IMAGENET_STD
 from ..errors import HatError
 from . import SCENE_MODELS, SceneModel
 
 if TYPE_CHECKING:  # torch is imported where a network is built: registering these backends stays light
     import torch
-
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
 class TimmClassifierScene(SceneModel):
@@ -33,7 +31,7 @@ class TimmClassifierScene(SceneModel):
                  device: str = "cpu", batch: int = 64):
         import torch
 
-        from ..models.clip_common import resolve_device
+        from ..runtime import resolve_device
 
         self.device = resolve_device(device)
         self.net = net.eval().to(self.device)
@@ -111,10 +109,7 @@ def places365_arch(ckpt: str, obj: dict, sd: dict, arch: str | None) -> str:
 
 
 def places365_net(ckpt: str, arch: str | None = None) -> tuple[torch.nn.Module, str]:
-    import torch
-
-    from ..models.base import read_checkpoint
-    from ..models.clip_common import check_keys
+    from ..checkpoints import check_keys, clean_state_dict, read_checkpoint
 
     if not ckpt:
         raise HatError("scene model places365 needs its weights: --scene-opt ckpt=resnet50_places365.pth.tar "
@@ -123,7 +118,7 @@ def places365_net(ckpt: str, arch: str | None = None) -> tuple[torch.nn.Module, 
         raise HatError(f"Places365 checkpoint not found: {ckpt}")
     obj = read_checkpoint(ckpt)
     sd = obj.get("state_dict", obj)
-    sd = {k[len("module."):] if k.startswith("module.") else k: v for k, v in sd.items() if isinstance(v, torch.Tensor)}
+    sd = clean_state_dict(sd, "each", tensors=True)
     if "fc.weight" not in sd or sd["fc.weight"].shape[0] != 365:
         raise HatError(f"{ckpt}: not a Places365 ResNet (no 365-way fc.weight)")
     arch = places365_arch(ckpt, obj, sd, arch)
@@ -132,7 +127,7 @@ def places365_net(ckpt: str, arch: str | None = None) -> tuple[torch.nn.Module, 
     # optional (only training reads it); every other key is checked strictly
     own = net.state_dict()
     sd.update({k: own[k] for k in own if k.endswith(".num_batches_tracked") and k not in sd})
-    check_keys(net, sd, f"{ckpt} (places365 {arch})")
+    check_keys(net, sd, ckpt, f"Places365 {arch}")
     net.load_state_dict(sd, strict=True)
     return net, arch
 
@@ -147,7 +142,7 @@ class Places365(TimmClassifierScene):
         super().__init__(net, resize=(256, 256), crop=224, mean=IMAGENET_MEAN, std=IMAGENET_STD, device=device, batch=batch)
 
     def options(self) -> dict:
-        from ..models.base import file_hash
+        from ..checkpoints import file_hash
 
         return {"ckpt": self.ckpt, "arch": self.arch, "categories": self.categories_file, "sha256_16": file_hash(self.ckpt)}
 
@@ -216,15 +211,13 @@ class ImageNetLite0(TimmClassifierScene):
 
     def __init__(self, device: str = "cpu", batch: int = 64):
         import timm
-        import torch
+
+        from ..checkpoints import read_checkpoint, remap_by_order
 
         path = lite0_weights()
-        sd = torch.load(path, map_location="cpu", weights_only=True)
+        sd = read_checkpoint(path)
         net = timm.create_model("efficientnet_lite0", pretrained=False)
-        own = net.state_dict()
-        if len(own) != len(sd) or any(a.shape != b.shape for a, b in zip(own.values(), sd.values())):
-            raise HatError(f"{path}: tensors do not line up with timm's efficientnet_lite0 ({len(sd)} vs {len(own)})")
-        net.load_state_dict(dict(zip(own.keys(), sd.values())), strict=True)
+        net.load_state_dict(remap_by_order(sd, net, path, "timm's efficientnet_lite0"), strict=True)
         self.path = path
         # EfficientNet-Lite's convention: (x - 127) / 128
         super().__init__(net, resize=256, crop=224, mean=(127 / 255,) * 3, std=(128 / 255,) * 3, device=device, batch=batch)

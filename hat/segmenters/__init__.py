@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..registry import Registry
-from ..sources.base import Source, VideoRecord
+from ..dataset import Source, VideoRecord
 
 
 @dataclass

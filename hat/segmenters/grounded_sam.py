@@ -25,9 +25,9 @@ from typing import Any
 
 import numpy as np
 
+from ..checkpoints import file_hash, load_state_file, mismatch_error
+from ..constants import IMAGENET_MEAN, IMAGENET_STD
 from ..errors import HatError
-from ..models.base import file_hash
-from ..weights import load_state_file, mismatch_error
 from . import SEGMENTERS, Segmentation, Segmenter
 
 #: (embed dim, depth, heads, global-attention blocks) of the released SAM image encoders
@@ -39,8 +39,8 @@ SAM_SIZES: dict[str, tuple[int, int, int, tuple[int, ...]]] = {
 DEFAULT_GDINO_CONFIG = "GroundingDINO_SwinT_OGC.py"
 GDINO_RELEASED_SIZE = (800, 1333)  # T.RandomResize([800], max_size=1333) in GroundingDINO's inference code
 SAM_DECODE_CHUNK = 64  # boxes per SAM decoder call: bounds memory on frames with hundreds of boxes
-IMAGENET_MEAN = np.array([0.485, 0.456, 0.406], np.float32)
-IMAGENET_STD = np.array([0.229, 0.224, 0.225], np.float32)
+_GDINO_MEAN = np.array(IMAGENET_MEAN, np.float32)  # GroundingDINO's Normalize, in float32 as it runs
+_GDINO_STD = np.array(IMAGENET_STD, np.float32)
 #: Keys the released GroundingDINO checkpoints carry beyond groundingdino-py's model, with the evidence.
 #: The load excuses exactly these as unexpected and refuses every other mismatch.
 GDINO_RELEASED_EXTRA_KEYS: dict[str, str] = {
@@ -246,7 +246,7 @@ class GroundedSAM(Segmenter):
         device: str = "cpu",
         precision: str = "fp32",
     ):
-        from ..models.clip_common import autocast_dtype, check_precision, resolve_device
+        from ..runtime import autocast_dtype, check_precision, resolve_device
 
         if objects not in ("auto", "off"):
             raise HatError(f"unknown objects mode '{objects}' (valid: auto, off)")
@@ -281,7 +281,7 @@ class GroundedSAM(Segmenter):
         return dict(self._options)
 
     def _autocast(self):
-        from ..models.clip_common import autocast
+        from ..runtime import autocast
 
         return autocast(self.device, self.dtype)
 
@@ -296,7 +296,7 @@ class GroundedSAM(Segmenter):
         short, long = GDINO_RELEASED_SIZE
         size = gdino_resize_shape(w, h, self.gdino_size, int(round(self.gdino_size * long / short)))
         x = np.stack([np.asarray(Image.fromarray(f).resize(size, Image.BILINEAR)) for f in frames])
-        x = (x.astype(np.float32) / 255.0 - IMAGENET_MEAN) / IMAGENET_STD
+        x = (x.astype(np.float32) / 255.0 - _GDINO_MEAN) / _GDINO_STD
         return torch.from_numpy(x).permute(0, 3, 1, 2).contiguous().to(self.device)
 
     def detect(self, frames: np.ndarray, phrases: list[str]) -> list[Detections]:
