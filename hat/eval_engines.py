@@ -10,11 +10,15 @@ predictions do not depend on the engine.
 from __future__ import annotations
 
 import os
+import shutil
 from collections import deque
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Iterator
+
+import numpy as np
 
 from .bench import Benchmark, Item
 from .errors import HatError
@@ -82,6 +86,53 @@ def compose_block(root: str, items: list[Item]) -> list[Composed]:
     return [compose_item(bench, it) for it in items]
 
 
+def compose_block_to(root: str, items: list[Item], path: str) -> list[tuple[tuple, str, Any, int, float]]:
+    """A loader worker's block: the pixels into one file in shared memory (the main process maps it, no
+    pickling of megabytes through a pipe), the rest returned: shape, dtype and sampling facts per clip."""
+    out = compose_block(root, items)
+    with open(path + ".tmp", "wb") as f:
+        for clip, *_ in out:
+            f.write(memoryview(np.ascontiguousarray(clip)).cast("B"))
+    os.replace(path + ".tmp", path)
+    return [(clip.shape, clip.dtype.str, src, n, fps) for clip, src, n, fps in out]
+
+
+def _map_block(path: str, meta: list[tuple[tuple, str, Any, int, float]]) -> list[Composed]:
+    """The clips of a block file as read-only views of its mapping (the file itself is removed at once)."""
+    size = os.path.getsize(path)
+    buf = np.memmap(path, dtype=np.uint8, mode="r", shape=(size,)) if size else np.zeros(0, np.uint8)
+    os.unlink(path)  # the mapping keeps the pages until the views are gone
+    out, at = [], 0
+    for shape, dtype, src, n, fps in meta:
+        dt = np.dtype(dtype)
+        count = int(np.prod(shape))
+        out.append((np.frombuffer(buf, dtype=dt, count=count, offset=at).reshape(shape), src, n, fps))
+        at += count * dt.itemsize
+    return out
+
+
+def _shm_dir() -> str:
+    """A folder in RAM for the loaders' block files (/dev/shm on Linux), else the temporary folder."""
+    import tempfile
+
+    base = "/dev/shm" if os.path.isdir("/dev/shm") and os.access("/dev/shm", os.W_OK) else None
+    for old in Path(base or tempfile.gettempdir()).glob("hat-eval-*"):  # left by a killed eval
+        m = old.name.rsplit("-", 2)
+        if len(m) == 3 and m[1].isdigit() and not _alive(int(m[1])):
+            shutil.rmtree(old, ignore_errors=True)
+    return tempfile.mkdtemp(prefix=f"hat-eval-{os.getpid()}-", dir=base)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 @dataclass
 class LocalEngine:
     """Compose in ``loader_workers`` processes (0: in this one), models in this process, in item order."""
@@ -112,23 +163,25 @@ class LocalEngine:
 
         root = str(bench.root.resolve())
         workers = min(self.loader_workers, len(blocks))
+        folder = _shm_dir()
         pool = ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn"), initializer=_init_loader,
                                    initargs=(os.getpid(),))
         try:
-            todo = iter(blocks)
+            todo = enumerate(blocks)
             window: deque = deque()
 
             def submit() -> None:
-                block = next(todo, None)
+                n, block = next(todo, (0, None))
                 if block is not None:
-                    window.append((block, pool.submit(compose_block, root, [items[i] for i in block])))
+                    path = os.path.join(folder, f"{n}.bin")
+                    window.append((block, path, pool.submit(compose_block_to, root, [items[i] for i in block], path)))
 
             for _ in range(workers * max(1, self.prefetch)):
                 submit()
             while window:
-                block, fut = window.popleft()
+                block, path, fut = window.popleft()
                 try:
-                    clips = fut.result()
+                    clips = _map_block(path, fut.result())
                 except BrokenProcessPool:
                     raise HatError("a compose worker process died (killed, or out of memory); the parts done so far "
                                    "are kept: rerun the same command to resume (--loader-workers 0 composes in one "
@@ -137,6 +190,7 @@ class LocalEngine:
                 yield from zip(block, clips)
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
+            shutil.rmtree(folder, ignore_errors=True)
 
 
 # -- Ray
