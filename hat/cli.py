@@ -248,14 +248,20 @@ def eval_cmd(model_specs, bench, outs, arch, clip_weights, frames, templates, cl
         check_out_dir(Path(out))
     loads = [ModelLoad(m, arch, {} if m.startswith("python:") else {**opts, "device": device}) for m in model_specs]
     eng = make_engine(engine, loader_workers=loader_workers, ray_address=ray_address, loads=loads)
-    models = []
-    for ld in loads:  # on Ray the models run in actors: this copy only names the run (on the CPU)
-        here = {**ld.options, "device": "cpu"} if engine == "ray" and "device" in ld.options else ld.options
-        models.append(load_model(ld.spec, arch=ld.arch, classes=b.classes, **here))
-    outs = list(outs) or [str(Path("results") / run_name(m, b, protocol_tag(m, ld.options))) for m, ld in zip(models, loads)]
-    with progress_bar("eval") as update:
-        results = evaluate_many(models, b, outs, sets=_csv_list(sets), batch_size=batch_size, progress=update,
-                                overwrite=overwrite, engine=eng, part_size=part_size)
+    if engine == "ray":  # the models load in the actors, where they run (their GPUs), and only there
+        models = eng.start(b)
+        names = [m.run_name for m in models]
+    else:
+        models = [load_model(ld.spec, arch=ld.arch, classes=b.classes, **ld.options) for ld in loads]
+        names = [run_name(m, b, protocol_tag(m, ld.options)) for m, ld in zip(models, loads)]
+    outs = list(outs) or [str(Path("results") / name) for name in names]
+    try:
+        with progress_bar("eval") as update:
+            results = evaluate_many(models, b, outs, sets=_csv_list(sets), batch_size=batch_size, progress=update,
+                                    overwrite=overwrite, engine=eng, part_size=part_size)
+    finally:
+        if engine == "ray":
+            eng.stop()
     for res, out in zip(results, outs):
         _print_metrics(res)
         _say(f"wrote {Path(out) / 'results.json'}")

@@ -23,6 +23,7 @@ import numpy as np
 from .bench import Benchmark, Item
 from .errors import HatError
 from .evaluate import Composed, ModelRun, Predictor, compose_item
+from .models.base import Sampling, VideoClassifier
 
 ENGINES = ("local", "ray")
 #: blocks (a video's clips) each loader worker may have composed ahead of the models
@@ -206,20 +207,26 @@ class ModelLoad:
 class _ModelActor:
     """Every model of the command, loaded once; scores whole parts (a GPU each, or CPUs)."""
 
-    def __init__(self, root: str, classes: list[str], loads: list[ModelLoad], cwd: str):
+    def __init__(self, bench_name: str, classes: list[str], loads: list[ModelLoad], cwd: str):
         if os.path.isdir(cwd):  # relative checkpoint and plugin paths as the driver gave them
             os.chdir(cwd)
         from .models import load_model
 
-        self.classes = classes
+        self.bench_name, self.classes, self.loads = bench_name, classes, loads
         self.models = [load_model(ld.spec, arch=ld.arch, classes=classes, **dict(ld.options)) for ld in loads]
 
     def info(self) -> dict[str, Any]:
+        import types
+
         import ray
 
+        from .evaluate import protocol_tag, run_name
+
+        bench = types.SimpleNamespace(name=self.bench_name)
         return {"pid": os.getpid(), "node": ray.get_runtime_context().get_node_id(),
                 "gpu_ids": [str(g) for g in ray.get_gpu_ids()], "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES", ""),
-                "models": [m.describe() for m in self.models]}
+                "models": [(m.describe(), m.sampling, run_name(m, bench, protocol_tag(m, ld.options)))
+                           for m, ld in zip(self.models, self.loads)]}
 
     def run_part(self, m: int, items: list[Item], batch_size: int, where: list[tuple[int, int]],
                  *blocks: list[Composed]) -> tuple[list[dict[str, Any]], float, int, int]:
@@ -230,14 +237,34 @@ class _ModelActor:
         return [pred.rows[j] for j in range(len(items))], pred.sampler.moved, pred.sampler.count, os.getpid()
 
 
+class RemoteModel(VideoClassifier):
+    """A model loaded in the Ray actors: what this process needs of it to name, check and describe its run."""
+
+    def __init__(self, described: dict[str, Any], sampling: Sampling, run_name: str):
+        self._described, self._sampling, self.run_name = described, sampling, run_name
+        self.name = str(described.get("name", "model"))
+
+    @property
+    def sampling(self) -> Sampling:
+        return self._sampling
+
+    def describe(self) -> dict[str, Any]:
+        return dict(self._described)
+
+    def predict(self, clips: np.ndarray) -> np.ndarray:
+        raise HatError(f"model {self.name} runs in Ray actors, not in this process")
+
+
 @dataclass
 class RayEngine:
     """Compose tasks (a CPU each) feed model actors; the driver writes each part as it completes.
 
-    Parts go to the least busy actor, ``parts_in_flight`` at most per actor, in item order across the
-    models, and each block of clips is composed once for every model that needs it. A killed actor is
-    restarted and its parts retried (``max_restarts``/``max_task_retries``), a killed compose task
-    rerun: a part is written once, whole, by the driver, so nothing is lost or counted twice.
+    One actor per GPU of the cluster (``num_gpus=1``; one CPU actor when the cluster has no GPU), each
+    holding every model of the command. Parts go to the least busy actor, ``parts_in_flight`` at most
+    per actor, in item order across the models, and each block of clips is composed once for every
+    model that needs it. A killed actor is restarted and its parts retried
+    (``max_restarts``/``max_task_retries``), a killed compose task rerun: a part is written once,
+    whole, by the driver, so nothing is lost or counted twice.
     """
 
     loads: list[ModelLoad]
@@ -249,36 +276,58 @@ class RayEngine:
     #: filled by :meth:`run`: each actor's placement (pid, node, GPU ids) and how many parts it scored
     actors: list[dict[str, Any]] = field(default_factory=list)
 
+    def __post_init__(self) -> None:
+        self._handles: list[Any] = []
+        self._infos: list[dict[str, Any]] = []
+
     def connect(self) -> Any:
         from . import ray_cluster
 
         return ray_cluster.connect(self.address, num_cpus=self.num_cpus, num_gpus=self.num_gpus)
 
-    def run(self, runs: list[ModelRun], bench: Benchmark) -> None:
+    def start(self, bench: Benchmark) -> list[RemoteModel]:
+        """Start the model actors (each loads every model where it runs); the models as this process sees them."""
         ray = self.connect()
         from . import ray_cluster
 
-        if len(self.loads) != len(runs):
-            raise HatError(f"ray engine: {len(self.loads)} model loads for {len(runs)} models")
         gpus, _ = ray_cluster.cluster_gpus()
-        n_actors = max(1, int(gpus))
         res = {"num_gpus": 1, "num_cpus": 1} if gpus >= 1 else {"num_cpus": 1}
         actor_cls = ray.remote(max_restarts=self.max_restarts, max_task_retries=self.max_restarts, **res)(_ModelActor)
-        compose = ray.remote(num_cpus=1, max_retries=self.max_restarts)(compose_block)
-        root = str(bench.root.resolve())
-        actors = [actor_cls.remote(root, bench.classes, self.loads, os.getcwd()) for _ in range(n_actors)]
+        self._handles = [actor_cls.remote(bench.name, bench.classes, self.loads, os.getcwd())
+                         for _ in range(max(1, int(gpus)))]
         try:
-            infos = _ray_get(ray, [a.info.remote() for a in actors])
-            for r, described in zip(runs, infos[0]["models"]):
+            self._infos = _ray_get(ray, [a.info.remote() for a in self._handles])
+        except BaseException:
+            self.stop()
+            raise
+        return [RemoteModel(*m) for m in self._infos[0]["models"]]
+
+    def stop(self) -> None:
+        if self._handles:
+            import ray
+
+            for a in self._handles:
+                ray.kill(a)
+            self._handles = []
+
+    def run(self, runs: list[ModelRun], bench: Benchmark) -> None:
+        if len(self.loads) != len(runs):
+            raise HatError(f"ray engine: {len(self.loads)} model loads for {len(runs)} models")
+        ray = self.connect()
+        if not self._handles:
+            self.start(bench)
+        compose = ray.remote(num_cpus=1, max_retries=self.max_restarts)(compose_block)
+        try:
+            for r, (described, _, _) in zip(runs, self._infos[0]["models"]):
                 if _settings(described) != _settings(r.meta["model"]):
                     raise HatError(f"a Ray model actor loaded another model than this process ({described.get('name')}: "
                                    f"{described} vs {r.meta['model']}); give paths every node reads the same")
                 r.meta["model"] = described  # as loaded where it runs (its device)
-            counts = self._run(ray, runs, bench, actors, compose, root)
-            self.actors = [{**{k: v for k, v in info.items() if k != "models"}, "parts": n} for info, n in zip(infos, counts)]
+            counts = self._run(ray, runs, bench, self._handles, compose, str(bench.root.resolve()))
+            self.actors = [{**{k: v for k, v in info.items() if k != "models"}, "parts": n}
+                           for info, n in zip(self._infos, counts)]
         finally:
-            for a in actors:
-                ray.kill(a)
+            self.stop()
 
     def _run(self, ray: Any, runs: list[ModelRun], bench: Benchmark, actors: list, compose: Any, root: str) -> list[int]:
         """Send every pending part; returns how many parts each actor scored."""

@@ -55,8 +55,8 @@ def standin(classes: list[str]) -> StandIn:
 def add_arguments(ap: argparse.ArgumentParser) -> None:
     ap.add_argument("--eval-size", default="256x340", help="stored frame size HxW the clips are composed at")
     ap.add_argument("--eval-frames", type=int, default=16, help="stored frames per video (T)")
-    ap.add_argument("--eval-classes", type=int, default=4)
-    ap.add_argument("--eval-videos-per-class", type=int, default=4)
+    ap.add_argument("--eval-classes", type=int, default=6)
+    ap.add_argument("--eval-videos-per-class", type=int, default=6)
     ap.add_argument("--loader-workers", default="0,1,2", help="comma-separated --loader-workers to time")
     ap.add_argument("--eval-batch-size", type=int, default=16)
     ap.add_argument("--ray-cpus", default="2,3", help="comma-separated CPU counts of the local Ray to time (0: none)")
@@ -75,13 +75,12 @@ def run(args: argparse.Namespace) -> None:
         n = len(list(bench.items(bench.available_sets())))
         print(f"eval benchmark: {len(bench.videos)} videos, {n} clips of {args.eval_frames}x{h}x{w} "
               f"(built and scaled in {time.perf_counter() - t0:.1f} s); stand-in model, batch {args.eval_batch_size}")
-        serial = None
+        serial, local = None, {}
         for workers in _ints(args.loader_workers):
             rate, peak = _time_local(root, Path(tmp) / f"local{workers}", workers, args.eval_batch_size)
-            serial = serial or rate
+            serial, local[workers] = serial or rate, rate
             print(f"eval local loader-workers={workers}: {rate:.1f} clips/s ({rate / serial:.2f}x serial), "
                   f"peak RSS {peak:.0f} MiB (main + loader processes)")
-        local = {}
         for cpus in _ints(args.ray_cpus):
             if cpus < 2:
                 continue

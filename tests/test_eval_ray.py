@@ -73,12 +73,14 @@ def test_ray_actor_killed_mid_eval_changes_nothing(ray2, tiny_bench, tmp_path):
     same_files(tmp_path / "local", tmp_path / "ray")
 
 
-def test_cli_engine_ray(ray2, tiny_bench, tmp_path):
+def test_cli_engine_ray(ray2, tiny_bench, tmp_path, monkeypatch):
+    """The models load in the actors only; the run is named as the local engine names it."""
     (p,) = _plugins(tmp_path, ("pix.py",))
+    monkeypatch.chdir(tmp_path)
     args = ["eval", "--model", f"python:{p}:make", "--bench", str(tiny_bench), "--sets", ",".join(SETS)]
     assert main([*args, "--out", str(tmp_path / "local"), "--loader-workers", "0"]) == 0
-    assert main([*args, "--out", str(tmp_path / "ray"), "--engine", "ray"]) == 0
-    same_files(tmp_path / "local", tmp_path / "ray")
+    assert main([*args, "--engine", "ray"]) == 0
+    same_files(tmp_path / "local", tmp_path / "results" / f"pix-make__{tiny_bench.name}")
 
 
 def test_ray_missing_is_one_line_nothing_written(tiny_bench, tmp_path, capsys, monkeypatch):
@@ -103,6 +105,7 @@ def test_unreachable_cluster_is_one_line_nothing_written(tiny_bench, tmp_path, c
     assert not out.exists()
 
 
+@pytest.mark.slow
 def test_one_model_actor_per_declared_gpu(tiny_bench, tmp_path):
     """Logical GPUs on a CPU machine: the scheduler gives each model actor its own GPU id."""
     ray_cluster.shutdown()
@@ -119,3 +122,23 @@ def test_one_model_actor_per_declared_gpu(tiny_bench, tmp_path):
     assert all(len(a["gpu_ids"]) == 1 and a["cuda_visible_devices"] == a["gpu_ids"][0] for a in eng.actors)
     assert sum(a["parts"] for a in eng.actors) == -(-len(list(b.items(SETS))) // 8)
     same_files(tmp_path / "local", tmp_path / "ray")
+
+
+@pytest.mark.slow
+def test_bench_scale_eval_runs_at_its_smallest_size():
+    """scripts/bench_scale_eval.py (called by scripts/bench_scale) prints every figure it promises."""
+    import os
+    import re
+    import subprocess
+
+    root = Path(__file__).resolve().parents[1]
+    env = {**os.environ, "PYTHONPATH": str(root), "OMP_NUM_THREADS": "1", "PYTHONWARNINGS": "ignore"}
+    r = subprocess.run([sys.executable, str(root / "scripts" / "bench_scale_eval.py"), "--eval-size", "64x80",
+                        "--eval-frames", "4", "--eval-classes", "2", "--eval-videos-per-class", "1",
+                        "--loader-workers", "0,1", "--ray-cpus", "2", "--logical-gpus", "2"],
+                       capture_output=True, text=True, env=env, cwd=root, timeout=600)
+    assert r.returncode == 0, r.stderr[-2000:]
+    for pattern in (r"loader-workers=0: [\d.]+ clips/s .* peak RSS \d+ MiB", r"loader-workers=1: [\d.]+ clips/s",
+                    r"ray cpus=2 .*: [\d.]+ clips/s; local loader-workers=1: [\d.]+ clips/s; ray overhead -?\d+ %",
+                    r"2 logical GPUs: 2 model actors", r"GPU ids 0, CUDA_VISIBLE_DEVICES=0", r"GPU ids 1, CUDA_VISIBLE_DEVICES=1"):
+        assert re.search(pattern, r.stdout), f"no line matching {pattern!r} in:\n{r.stdout}"
