@@ -291,6 +291,10 @@ class RayEngine:
         from . import ray_cluster
 
         gpus, _ = ray_cluster.cluster_gpus()
+        cuda = [ld.options["device"] for ld in self.loads if str(ld.options.get("device", "")).startswith("cuda")]
+        if cuda and gpus < 1:
+            raise HatError(f"--device {cuda[0]}: the Ray cluster has no GPU (valid there: --device cpu; or join a "
+                           "cluster with GPUs: --ray-address)")
         res = {"num_gpus": 1, "num_cpus": 1} if gpus >= 1 else {"num_cpus": 1}
         actor_cls = ray.remote(max_restarts=self.max_restarts, max_task_retries=self.max_restarts, **res)(_ModelActor)
         self._handles = [actor_cls.remote(bench.name, bench.classes, self.loads, os.getcwd())

@@ -83,6 +83,15 @@ def test_cli_engine_ray(ray2, tiny_bench, tmp_path, monkeypatch):
     same_files(tmp_path / "local", tmp_path / "results" / f"pix-make__{tiny_bench.name}")
 
 
+def test_cuda_on_a_cluster_without_gpus_is_one_line(ray2, tiny_bench, tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main(["eval", "--model", "demo-frame", "--bench", str(tiny_bench), "--out", str(out), "--engine", "ray",
+                 "--device", "cuda"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "the Ray cluster has no GPU" in err
+    assert not out.exists()
+
+
 def test_ray_missing_is_one_line_nothing_written(tiny_bench, tmp_path, capsys, monkeypatch):
     monkeypatch.setitem(sys.modules, "ray", None)
     (p,) = _plugins(tmp_path, ("pix.py",))
