@@ -59,7 +59,7 @@ def add_arguments(ap: argparse.ArgumentParser) -> None:
     ap.add_argument("--eval-videos-per-class", type=int, default=6)
     ap.add_argument("--loader-workers", default="0,1,2", help="comma-separated --loader-workers to time")
     ap.add_argument("--eval-batch-size", type=int, default=16)
-    ap.add_argument("--ray-cpus", default="2,3", help="comma-separated CPU counts of the local Ray to time (0: none)")
+    ap.add_argument("--eval-ray-cpus", default="2,3", help="comma-separated CPU counts of the local Ray to time (0: none)")
     ap.add_argument("--logical-gpus", type=int, default=4, help="GPUs declared to Ray for the placement check (0: skip)")
 
 
@@ -81,7 +81,7 @@ def run(args: argparse.Namespace) -> None:
             serial, local[workers] = serial or rate, rate
             print(f"eval local loader-workers={workers}: {rate:.1f} clips/s ({rate / serial:.2f}x serial), "
                   f"peak RSS {peak:.0f} MiB (main + loader processes)")
-        for cpus in _ints(args.ray_cpus):
+        for cpus in _ints(args.eval_ray_cpus):
             if cpus < 2:
                 continue
             workers = cpus - 1  # the model actor takes a CPU, compose tasks the others

@@ -144,7 +144,7 @@ def test_bench_scale_eval_runs_at_its_smallest_size():
     env = {**os.environ, "PYTHONPATH": str(root), "OMP_NUM_THREADS": "1", "PYTHONWARNINGS": "ignore"}
     r = subprocess.run([sys.executable, str(root / "scripts" / "bench_scale_eval.py"), "--eval-size", "64x80",
                         "--eval-frames", "4", "--eval-classes", "2", "--eval-videos-per-class", "1",
-                        "--loader-workers", "0,1", "--ray-cpus", "2", "--logical-gpus", "2"],
+                        "--loader-workers", "0,1", "--eval-ray-cpus", "2", "--logical-gpus", "2"],
                        capture_output=True, text=True, env=env, cwd=root, timeout=600)
     assert r.returncode == 0, r.stderr[-2000:]
     for pattern in (r"loader-workers=0: [\d.]+ clips/s .* peak RSS \d+ MiB", r"loader-workers=1: [\d.]+ clips/s",
