@@ -255,10 +255,12 @@ def _bootstrap_args(bootstrap: int | None, seed: int | None) -> tuple[int, int]:
 
 
 @cli.command(name="eval")
-@click.option("--model", "model_spec", required=True,
-              help="checkpoint file or Hugging Face directory (layout detected), registered name, or python:module:function")
+@click.option("--model", "model_specs", required=True, multiple=True,
+              help="checkpoint file or Hugging Face directory (layout detected), registered name, or python:module:function; "
+                   "repeat to evaluate several models on clips composed once")
 @click.option("--bench", type=click.Path(), help="benchmark directory [the only one under benchmarks/]")
-@click.option("--out", type=click.Path(file_okay=False), help="run directory [results/<model>__<bench>]")
+@click.option("--out", "outs", multiple=True, type=click.Path(file_okay=False),
+              help="run directory, one per --model in the same order [results/<model>__<bench>]")
 @click.option("--arch", help="adapter to use instead of detecting it from the checkpoint (see 'hat list')")
 @click.option("--clip-weights", type=click.Path(dir_okay=False), help="base OpenAI CLIP weights (ViFi-CLIP, Open-VCLIP need them) "
                    "[OpenAI's file for the architecture, e.g. ViT-B-16.pt, in $HAT_WEIGHTS or ~/.cache/hat/weights]")
@@ -277,16 +279,37 @@ def _bootstrap_args(bootstrap: int | None, seed: int | None) -> tuple[int, int]:
               help="score only among these classes (a file of class names or indices, one per line)")
 @click.option("--drop-outside", is_flag=True, help="with --candidates: skip clips whose label is not a candidate")
 @_bootstrap_options
-def eval_cmd(model_spec, bench, out, arch, clip_weights, frames, templates, class_names, model_opt, sets, batch_size,
-             device, precision, trust_checkpoint, overwrite, candidates, drop_outside, bootstrap, bootstrap_seed) -> None:
-    """Evaluate a model on a benchmark; writes predictions.parquet, results.json, per_class.csv."""
+@click.option("--engine", type=click.Choice(["local", "ray"]), default="local", show_default=True,
+              help="local: this machine; ray: compose tasks and one model actor per GPU on a Ray cluster")
+@click.option("--ray-address", help="--engine ray: 'auto' or host:port joins a running cluster [start a local Ray]")
+@click.option("--loader-workers", type=int,
+              help="--engine local: processes composing clips while the model runs (0: in the main process) "
+                   "[min(4, CPUs - 1)]")
+@click.option("--part-size", type=int, default=256, show_default=True,
+              help="clips per predictions part written as the run goes (a rerun resumes after the last part)")
+def eval_cmd(model_specs, bench, outs, arch, clip_weights, frames, templates, class_names, model_opt, sets, batch_size,
+             device, precision, trust_checkpoint, overwrite, engine, ray_address, loader_workers, part_size, candidates,
+             drop_outside, bootstrap, bootstrap_seed) -> None:
+    """Evaluate models on a benchmark; writes predictions.parquet, results.json, per_class.csv per model.
+
+    Resumable: predictions are written in parts, and the same command again continues a killed run.
+    """
     from .bench import Benchmark, default_bench
     from .config import parse_options
-    from .evaluate import evaluate, filter_items, protocol_tag, read_class_list, run_name
+    from .eval_engines import ModelLoad, make_engine
+    from .evaluate import evaluate_many, filter_items, protocol_tag, read_class_list, run_name
     from .store import check_out_dir
     from .models import load_model
 
+    if outs and len(outs) != len(model_specs):
+        raise HatError(f"give one --out per --model, in the same order ({len(model_specs)} --model, {len(outs)} --out), "
+                       "or none")
+    if part_size < 1:
+        raise HatError(f"--part-size must be at least 1 clip (got {part_size})")
     resamples, seed = _bootstrap_args(bootstrap, bootstrap_seed)
+    if candidates and engine == "ray":
+        raise HatError("--candidates runs on the local engine only for now (the Ray engine's model actors score every "
+                       "class); leave out --engine ray")
     b = Benchmark(bench or default_bench())
     if not bench:
         _say(f"benchmark: {b.root}")
@@ -299,25 +322,37 @@ def eval_cmd(model_spec, bench, out, arch, clip_weights, frames, templates, clas
              "precision": precision}
     opts = {k: v for k, v in given.items() if v is not None}
     opts.update(parse_options(model_opt, "model"))
-    if not model_spec.startswith("python:"):
-        opts["device"] = device
-    elif opts:
+    plugins = [m for m in model_specs if m.startswith("python:")]
+    if plugins and opts:
         raise HatError(f"options {', '.join(sorted(opts))} do not apply to python: models (configure the callable itself)")
     if trust_checkpoint:
         opts["trust_checkpoint"] = True
-    if out:
+    for out in outs:
         check_out_dir(Path(out))
-    model = load_model(model_spec, arch=arch, classes=b.classes, **opts)
-    out = out or str(Path("results") / run_name(model, b, protocol_tag(model, opts, cand)))
-    with progress_bar("eval") as update:
-        res = evaluate(model, b, out, sets=_csv_list(sets), batch_size=batch_size, progress=update, overwrite=overwrite,
-                       candidates=cand, drop_outside=drop_outside, bootstrap=resamples, seed=seed)
-    if cand is not None:
-        e = res["eval"]
-        _say(f"label space: {len(cand)} candidate classes ({e.get('scored_by')})"
-             + (f"; {e['dropped_clips']} clips outside them skipped" if e.get("dropped_clips") else ""))
-    _print_metrics(res)
-    _say(f"wrote {Path(out) / 'results.json'}")
+    loads = [ModelLoad(m, arch, {} if m.startswith("python:") else {**opts, "device": device}) for m in model_specs]
+    eng = make_engine(engine, loader_workers=loader_workers, ray_address=ray_address, loads=loads)
+    if engine == "ray":  # the models load in the actors, where they run (their GPUs), and only there
+        models = eng.start(b)
+        names = [m.run_name for m in models]
+    else:
+        models = [load_model(ld.spec, arch=ld.arch, classes=b.classes, **ld.options) for ld in loads]
+        names = [run_name(m, b, protocol_tag(m, ld.options, cand)) for m, ld in zip(models, loads)]
+    outs = list(outs) or [str(Path("results") / name) for name in names]
+    try:
+        with progress_bar("eval") as update:
+            results = evaluate_many(models, b, outs, sets=_csv_list(sets), batch_size=batch_size, progress=update,
+                                    overwrite=overwrite, engine=eng, part_size=part_size, bootstrap=resamples,
+                                    seed=seed, candidates=cand, drop_outside=drop_outside)
+    finally:
+        if engine == "ray":
+            eng.stop()
+    for res, out in zip(results, outs):
+        if cand is not None:
+            e = res["eval"]
+            _say(f"label space: {len(cand)} candidate classes ({e.get('scored_by')})"
+                 + (f"; {e['dropped_clips']} clips outside them skipped" if e.get("dropped_clips") else ""))
+        _print_metrics(res)
+        _say(f"wrote {Path(out) / 'results.json'}")
 
 
 def _print_metrics(res: dict) -> None:

@@ -10,7 +10,10 @@ from __future__ import annotations
 import datetime as _dt
 import hashlib
 import json
+import os
 import platform
+import shutil
+import time
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any, Callable
@@ -27,7 +30,8 @@ from .metrics import base_novel_metrics, compute_metrics, per_class
 from .models import VideoClassifier
 from .models.base import Sampling
 from .stats import DEFAULT_RESAMPLES, DEFAULT_SEED, results_intervals
-from .store import atomic_path, check_out_dir, first_difference, safe_name, sha256_file, write_csv, write_json
+from .store import (atomic_path, check_out_dir, first_difference, remove_stale_tmp, safe_name, sha256_file, write_csv,
+                    write_json)
 
 TOPK = 5
 
@@ -72,6 +76,19 @@ def combine_views(scores: np.ndarray, views: int, kind: str = "logits", reduce: 
         return s.mean(1)
     e = np.exp(s - s.max(-1, keepdims=True))
     return (e / e.sum(-1, keepdims=True)).mean(1)
+
+
+def _concat(parts: list[Any]) -> Any:
+    if isinstance(parts[0], np.ndarray):
+        return np.concatenate(parts)
+    import torch
+
+    return torch.cat(parts)
+
+
+def _batch_key(x: Any) -> tuple:
+    """Prepared inputs that can share a forward pass: same type, same shape past the first axis."""
+    return (type(x).__name__, tuple(x.shape[1:]), str(x.dtype))
 
 
 # ----------------------------------------------------------------------------- restricted label spaces
@@ -146,9 +163,85 @@ def _concat(parts: list[Any]) -> Any:
     return torch.cat(parts)
 
 
-def _batch_key(x: Any) -> tuple:
-    """Prepared inputs that can share a forward pass: same type, same shape past the first axis."""
-    return (type(x).__name__, tuple(x.shape[1:]), str(x.dtype))
+#: what a compose step hands the model side: the clip, and the stored frames' source indices, count and rate
+Composed = tuple[np.ndarray, np.ndarray, int, float]
+
+
+def compose_item(bench: Benchmark, item: Item) -> Composed:
+    """One clip as eval feeds it to a model, with what frame sampling needs of its video."""
+    clip = bench.compose(item)
+    parts = bench.parts(item.video_id)
+    return clip, parts.src_index, parts.n_frames, parts.fps
+
+
+class Predictor:
+    """Clips in, prediction rows out, batched as :func:`predict_items` describes.
+
+    Fed one composed clip at a time (``add``), so clips can be composed anywhere (worker processes,
+    Ray tasks) while the batching, and so every score, stays what one serial loop gives.
+    """
+
+    def __init__(self, model: VideoClassifier, classes: list[str], items: list[Item], *, batch_size: int = 32,
+                 sampler: FrameSampler | None = None, progress: Callable[[int], None] | None = None,
+                 candidates: list[int] | None = None):
+        if batch_size < 1:
+            raise HatError(f"batch size must be at least 1 (got {batch_size})")
+        self.model, self.classes, self.items, self.progress = model, classes, items, progress
+        self.sampler = sampler or FrameSampler(model.sampling)
+        self.views = self.sampler.sampling.views if self.sampler.sampling.num_frames is not None else 1
+        self.per_batch = max(1, batch_size // self.views)
+        self.candidates = candidates
+        self.k = min(TOPK, len(classes) if candidates is None else len(candidates))
+        #: score widths accepted: all classes, or the candidates only (a classifier built over them)
+        self.widths = {len(classes)} if candidates is None else {len(classes), len(candidates)}
+        self.rows: dict[int, dict[str, Any]] = {}
+        self.groups: dict[tuple, list[tuple[int, Any]]] = {}
+
+    def add(self, i: int, composed: Composed) -> None:
+        """Item ``i`` (an index into ``items``), composed."""
+        clip, src_index, n_frames, fps = composed
+        model, groups = self.model, self.groups
+        pos = self.sampler.positions(src_index, n_frames, fps)
+        x = model.prepare(clip[pos])
+        if len(x) % self.views:
+            raise HatError(f"model {model.name}: prepare() returned {len(x)} rows for {self.views} views of one clip")
+        key = _batch_key(x)
+        groups.setdefault(key, []).append((i, x))
+        if len(groups[key]) == self.per_batch:
+            self._flush(key)
+        elif sum(map(len, groups.values())) > 2 * self.per_batch:  # many sizes pending: free the fullest
+            self._flush(max(groups, key=lambda g: len(groups[g])))
+
+    def finish(self) -> None:
+        for key in list(self.groups):
+            self._flush(key)
+
+    def _flush(self, key: tuple) -> None:
+        model, items, names, k, views = self.model, self.items, self.classes, self.k, self.views
+        batch = self.groups.pop(key)
+        n_clips = len(batch) * views
+        scores = np.asarray(model.forward(_concat([x for _, x in batch])), dtype=np.float64)
+        if scores.ndim != 2 or len(scores) != n_clips or scores.shape[1] not in self.widths:
+            raise HatError(f"model returned scores {scores.shape}; expected ({n_clips}, {len(names)}) for this benchmark")
+        if not np.isfinite(scores).all():
+            first = items[batch[0][0]]
+            raise HatError(f"model returned NaN or infinite scores (first clip: {first.set} {first.video_id})")
+        if views > 1:
+            scores = combine_views(scores, views, model.score_kind, model.view_reduce)
+        scores = restrict_scores(scores, self.candidates, len(names))
+        top = np.argsort(-scores, axis=1, kind="stable")[:, :k]
+        for (i, _), idx, sc in zip(batch, top, scores):
+            row = asdict(items[i])
+            row["class"] = names[row["label"]]
+            row["bg_class"] = names[row["bg_label"]] if row["bg_label"] >= 0 else ""
+            for j in range(k):
+                row[f"pred_{j + 1}"] = int(idx[j])
+                row[f"score_{j + 1}"] = float(sc[idx[j]])
+            for j in range(k):
+                row[f"pred_{j + 1}_class"] = names[int(idx[j])]
+            self.rows[i] = row
+        if self.progress:
+            self.progress(len(batch))
 
 
 def predict_items(
@@ -168,62 +261,20 @@ def predict_items(
     input size (every built-in adapter does). Inputs that still differ in shape (a model that takes the
     pixels as they are) are batched by shape; a few partial batches at most are held at once.
     """
-    if batch_size < 1:
-        raise HatError(f"batch size must be at least 1 (got {batch_size})")
-    sampler = sampler or FrameSampler(model.sampling)
-    views = sampler.sampling.views if sampler.sampling.num_frames is not None else 1
-    rows: list[dict[str, Any] | None] = [None] * len(items)
-    groups: dict[tuple, list[tuple[int, Any]]] = {}
-    k = min(TOPK, len(bench.classes) if candidates is None else len(candidates))
-    width = {len(bench.classes)} if candidates is None else {len(bench.classes), len(candidates)}
-    per_batch = max(1, batch_size // views)
     done = 0
 
-    def flush(key: tuple) -> None:
+    def step(n: int) -> None:
         nonlocal done
-        batch = groups.pop(key)
-        n_clips = len(batch) * views
-        scores = np.asarray(model.forward(_concat([x for _, x in batch])), dtype=np.float64)
-        if scores.ndim != 2 or len(scores) != n_clips or scores.shape[1] not in width:
-            raise HatError(f"model returned scores {scores.shape}; expected ({n_clips}, {len(bench.classes)}) for this benchmark")
-        if not np.isfinite(scores).all():
-            first = items[batch[0][0]]
-            raise HatError(f"model returned NaN or infinite scores (first clip: {first.set} {first.video_id})")
-        if views > 1:
-            scores = combine_views(scores, views, model.score_kind, model.view_reduce)
-        scores = restrict_scores(scores, candidates, len(bench.classes))
-        top = np.argsort(-scores, axis=1, kind="stable")[:, :k]
-        names = bench.classes
-        for (i, _), idx, sc in zip(batch, top, scores):
-            row = asdict(items[i])
-            row["class"] = names[row["label"]]
-            row["bg_class"] = names[row["bg_label"]] if row["bg_label"] >= 0 else ""
-            for j in range(k):
-                row[f"pred_{j + 1}"] = int(idx[j])
-                row[f"score_{j + 1}"] = float(sc[idx[j]])
-            for j in range(k):
-                row[f"pred_{j + 1}_class"] = names[int(idx[j])]
-            rows[i] = row
-        done += len(batch)
+        done += n
         if progress:
             progress(done, len(items))
 
+    pred = Predictor(model, bench.classes, items, batch_size=batch_size, sampler=sampler, progress=step,
+                     candidates=candidates)
     for i, it in enumerate(items):
-        clip = bench.compose(it)
-        parts = bench.parts(it.video_id)
-        pos = sampler.positions(parts.src_index, parts.n_frames, parts.fps)
-        x = model.prepare(clip[pos])
-        if len(x) % views:
-            raise HatError(f"model {model.name}: prepare() returned {len(x)} rows for {views} views of one clip")
-        key = _batch_key(x)
-        groups.setdefault(key, []).append((i, x))
-        if len(groups[key]) == per_batch:
-            flush(key)
-        elif sum(map(len, groups.values())) > 2 * per_batch:  # many sizes pending: free the fullest
-            flush(max(groups, key=lambda g: len(groups[g])))
-    for key in list(groups):
-        flush(key)
-    return pd.DataFrame(rows)
+        pred.add(i, compose_item(bench, it))
+    pred.finish()
+    return pd.DataFrame([pred.rows[i] for i in range(len(items))])
 
 
 def write_predictions(path: Path, pred: pd.DataFrame, meta: dict[str, Any]) -> None:
@@ -339,6 +390,176 @@ def check_run_dir(out: Path, settings: dict[str, Any], overwrite: bool = False) 
                        "use another --out, or --overwrite to replace it")
 
 
+#: clips per predictions part (rounded up to whole batches): what a killed eval loses at most, per model
+PART_SIZE = 256
+#: where a run directory keeps its predictions parts until the run is complete
+PARTS_DIR = "parts"
+_PART_STATE = "run.json"
+
+
+def _created() -> str:
+    """When the run was written; ``SOURCE_DATE_EPOCH`` (the reproducible-builds convention) pins it."""
+    epoch = os.environ.get("SOURCE_DATE_EPOCH")
+    when = (_dt.datetime.fromtimestamp(int(epoch), _dt.timezone.utc) if epoch and epoch.isdigit()
+            else _dt.datetime.now(_dt.timezone.utc))
+    return when.isoformat(timespec="seconds")
+
+
+class ModelRun:
+    """One model's run directory: its items cut into parts, the parts already on disk, the final files.
+
+    Part ``k`` holds items ``[k*P, (k+1)*P)`` with P the part size rounded up to whole batches, and
+    is batched on its own: a run's parts, and so its predictions, do not depend on which other models
+    share the command, on how many processes compose, nor on where a killed run stopped.
+    """
+
+    def __init__(self, model: VideoClassifier, bench: Benchmark, out: str | Path, items: list[Item], sets: list[str], *,
+                 batch_size: int = 32, part_size: int = PART_SIZE, candidates: list[int] | None = None,
+                 drop_outside: bool = False, dropped: int = 0, bootstrap: int = DEFAULT_RESAMPLES,
+                 seed: int = DEFAULT_SEED):
+        if part_size < 1:
+            raise HatError(f"part size must be at least 1 clip (got {part_size})")
+        if batch_size < 1:
+            raise HatError(f"batch size must be at least 1 (got {batch_size})")
+        self.model, self.bench, self.out, self.items = model, bench, Path(out), items
+        self.batch_size, self.candidates, self.bootstrap, self.seed = batch_size, candidates, bootstrap, seed
+        sampling = model.sampling
+        self.meta: dict[str, Any] = {
+            "model": model.describe(),
+            "benchmark": {"name": bench.name, "path": str(bench.root), "hash": bench.hash, "classes": bench.classes,
+                          **({"manifest": bench.meta["manifest"]} if "manifest" in bench.meta else {})},
+            "eval": {"sets": sets, "batch_size": batch_size, "num_frames": sampling.num_frames,
+                     "bench_num_frames": bench.config["num_frames"]},
+        }
+        if candidates is not None:
+            self.meta["eval"].update(candidates=candidates, candidate_classes=[bench.classes[c] for c in candidates],
+                                     drop_outside=drop_outside, dropped_clips=dropped)
+        views = sampling.views if sampling.num_frames is not None else 1
+        per_batch = max(1, batch_size // views)
+        self.part_size = -(-part_size // per_batch) * per_batch
+        self.n_parts = -(-len(items) // self.part_size)
+        self.done: set[int] = set()
+        self.progress: Callable[[int], None] | None = None
+        self._pred: Predictor | None = None
+        self._part = -1
+
+    # -- where things are
+    @property
+    def parts_dir(self) -> Path:
+        return self.out / PARTS_DIR
+
+    def part_path(self, k: int) -> Path:
+        return self.parts_dir / f"part-{k:06d}.parquet"
+
+    def part_range(self, k: int) -> tuple[int, int]:
+        return k * self.part_size, min((k + 1) * self.part_size, len(self.items))
+
+    def _state(self) -> dict[str, Any]:
+        return json.loads(json.dumps({"settings": run_settings(self.meta), "batch_size": self.batch_size,
+                                      "part_size": self.part_size, "items": len(self.items)}))
+
+    # -- before any work
+    def check(self, overwrite: bool = False) -> None:
+        """The run directory can be written and holds no run, finished or not, with other settings."""
+        check_run_dir(self.out, run_settings(self.meta), overwrite)
+        state = self.parts_dir / _PART_STATE
+        if overwrite or not state.is_file():
+            return
+        try:
+            old = json.loads(state.read_text())
+        except ValueError:
+            raise HatError(f"{self.parts_dir} holds a parts state hat cannot read; use another --out or --overwrite") from None
+        new = self._state()
+        if old.get("settings") != new["settings"] or old.get("items") != new["items"]:
+            raise HatError(f"{self.out} holds unfinished parts of a run with other settings "
+                           f"({first_difference(old.get('settings'), new['settings'])}); use another --out, "
+                           "or --overwrite to start over")
+        for key, flag in (("batch_size", "--batch-size"), ("part_size", "--part-size")):
+            if old.get(key) != new[key]:
+                raise HatError(f"{self.out} holds unfinished parts made with {flag} {old.get(key)} (now {new[key]}); "
+                               f"rerun with {flag} {old.get(key)} to resume, or --overwrite to start over")
+
+    def restrict(self) -> None:
+        """A restricted label space: the model builds its classifier over the candidates, or its scores are masked."""
+        if self.candidates is not None:
+            built = self.model.set_candidates(self.bench.classes, self.candidates)
+            self.meta["eval"]["scored_by"] = ("text classifier over the candidates" if built
+                                              else "scores masked to the candidates")
+
+    def start(self, overwrite: bool = False) -> None:
+        """Find the parts a killed run left (or drop them with ``overwrite``), and record this run's state."""
+        if overwrite and self.parts_dir.exists():
+            shutil.rmtree(self.parts_dir)
+        if self.parts_dir.is_dir():
+            remove_stale_tmp(self.parts_dir, time.time())
+        self.done = {k for k in range(self.n_parts) if self.part_path(k).is_file()}
+        if len(self.done) < self.n_parts:
+            write_json(self.parts_dir / _PART_STATE, self._state())
+
+    def pending_parts(self) -> list[int]:
+        return [k for k in range(self.n_parts) if k not in self.done]
+
+    def pending_items(self) -> set[int]:
+        return {i for k in self.pending_parts() for i in range(*self.part_range(k))}
+
+    def done_clips(self) -> int:
+        return sum(len(range(*self.part_range(k))) for k in self.done)
+
+    # -- the work
+    def predictor(self, k: int) -> Predictor:
+        a, b = self.part_range(k)
+        return Predictor(self.model, self.bench.classes, self.items[a:b], batch_size=self.batch_size,
+                         progress=self.progress, candidates=self.candidates)
+
+    def feed(self, i: int, composed: Composed) -> None:
+        """Item ``i`` composed, in item order; items of parts already done are ignored."""
+        k = i // self.part_size
+        if k in self.done:
+            return
+        a, b = self.part_range(k)
+        if self._part != k:
+            self._pred, self._part = self.predictor(k), k
+        self._pred.add(i - a, composed)
+        if i == b - 1:
+            self._pred.finish()
+            pred, self._pred, self._part = self._pred, None, -1
+            self.write_part(k, [pred.rows[j] for j in range(b - a)], pred.sampler.moved, pred.sampler.count)
+
+    def write_part(self, k: int, rows: list[dict[str, Any]], moved: float, count: int) -> None:
+        """Part ``k``'s rows, atomically, with its frame-shift sums (the run's report adds them up)."""
+        a, b = self.part_range(k)
+        if len(rows) != b - a:
+            raise HatError(f"part {k} of {self.out} got {len(rows)} rows for {b - a} clips")
+        table = pa.Table.from_pylist(rows)
+        extra = {"range": [a, b], "moved": moved, "count": count}
+        table = table.replace_schema_metadata({b"hat_part": json.dumps(extra).encode()})
+        with atomic_path(self.part_path(k)) as tmp:
+            pq.write_table(table, tmp)
+        self.done.add(k)
+
+    def finish(self) -> dict[str, Any]:
+        """Every part done: the predictions, results and per-class files, as one uninterrupted run writes them."""
+        rows: list[dict[str, Any]] = []
+        moved, count = 0.0, 0
+        for k in range(self.n_parts):
+            table = pq.read_table(self.part_path(k))
+            extra = json.loads(table.schema.metadata[b"hat_part"])
+            rows += table.to_pylist()
+            moved += extra["moved"]
+            count += extra["count"]
+        sampler = FrameSampler(self.model.sampling)
+        sampler.moved, sampler.count = moved, count
+        meta = json.loads(json.dumps(self.meta))
+        meta["eval"]["sampling"] = sampler.report()
+        meta.update(hat_version=__version__, python=platform.python_version(), created=_created())
+        self.out.mkdir(parents=True, exist_ok=True)
+        pred_path = self.out / "predictions.parquet"
+        write_predictions(pred_path, pd.DataFrame(rows), meta)
+        res = write_results(pred_path, bootstrap=self.bootstrap, seed=self.seed)
+        shutil.rmtree(self.parts_dir, ignore_errors=True)
+        return res
+
+
 def evaluate(
     model: VideoClassifier,
     bench: Benchmark,
@@ -348,6 +569,8 @@ def evaluate(
     batch_size: int = 32,
     progress: Callable[[int, int], None] | None = None,
     overwrite: bool = False,
+    engine: Any = None,
+    part_size: int = PART_SIZE,
     bootstrap: int = DEFAULT_RESAMPLES,
     seed: int = DEFAULT_SEED,
     candidates: list[int] | None = None,
@@ -356,11 +579,45 @@ def evaluate(
     """Predict every clip, then write predictions.parquet, results.json and per_class.csv.
 
     A run directory that holds a run with other settings is refused before any work unless ``overwrite``.
+    Predictions are written in parts as they complete; the same call after a crash resumes.
     ``bootstrap`` resamples of the videos give every metric its 95 % interval (0: none).
     ``candidates`` (class indices) restricts the label space: zero-shot models build their classifier over
     them, other models' scores are masked to them; clips labelled outside them are refused unless ``drop_outside``.
     """
+    return evaluate_many([model], bench, [out_dir], sets=sets, batch_size=batch_size, progress=progress,
+                         overwrite=overwrite, engine=engine, part_size=part_size, bootstrap=bootstrap, seed=seed,
+                         candidates=candidates, drop_outside=drop_outside)[0]
+
+
+def evaluate_many(
+    models: list[VideoClassifier],
+    bench: Benchmark,
+    out_dirs: list[str | Path],
+    *,
+    sets: list[str] | None = None,
+    batch_size: int = 32,
+    progress: Callable[[int, int], None] | None = None,
+    overwrite: bool = False,
+    engine: Any = None,
+    part_size: int = PART_SIZE,
+    bootstrap: int = DEFAULT_RESAMPLES,
+    seed: int = DEFAULT_SEED,
+    candidates: list[int] | None = None,
+    drop_outside: bool = False,
+) -> list[dict[str, Any]]:
+    """Several models on one benchmark: each clip composed once, each model's run as if it ran alone.
+
+    ``engine`` composes the clips and runs the models (:mod:`hat.eval_engines`: ``LocalEngine``, the
+    default, serial unless given loader workers; ``RayEngine``).
+    """
+    if len(models) != len(out_dirs):
+        raise HatError(f"give one run directory per model ({len(models)} models, {len(out_dirs)} directories)")
+    if len({Path(o).resolve() for o in out_dirs}) != len(out_dirs):
+        raise HatError("two models would write the same run directory; give each its own --out")
     check_bootstrap(bootstrap, seed)
+    if candidates is not None and type(engine).__name__ == "RayEngine":
+        raise HatError("--candidates runs on the local engine only for now (the Ray engine's model actors score every "
+                       "class); leave out --engine ray")
     sets = bench.check_sets(sets)
     items = list(bench.items(sets))
     if candidates is not None:
@@ -372,30 +629,34 @@ def evaluate(
     items, dropped = filter_items(items, candidates, drop_outside)
     if not items:
         raise HatError(f"benchmark {bench.name} has no clips in sets {', '.join(sets)}")
-    out = Path(out_dir)
-    sampler = FrameSampler(model.sampling)
-    meta = {
-        "model": model.describe(),
-        "benchmark": {"name": bench.name, "path": str(bench.root), "hash": bench.hash, "classes": bench.classes,
-                      **({"manifest": bench.meta["manifest"]} if "manifest" in bench.meta else {})},
-        "eval": {"sets": sets, "batch_size": batch_size, "num_frames": sampler.sampling.num_frames,
-                 "bench_num_frames": bench.config["num_frames"]},
-    }
-    if candidates is not None:
-        meta["eval"].update(candidates=candidates, candidate_classes=[bench.classes[c] for c in candidates],
-                            drop_outside=drop_outside, dropped_clips=dropped)
-    check_run_dir(out, run_settings(meta), overwrite)
-    if candidates is not None:
-        meta["eval"]["scored_by"] = "text classifier over the candidates" if model.set_candidates(bench.classes, candidates) \
-            else "scores masked to the candidates"
-    pred = predict_items(model, bench, items, batch_size=batch_size, progress=progress, sampler=sampler, candidates=candidates)
-    out.mkdir(parents=True, exist_ok=True)
-    meta["eval"]["sampling"] = sampler.report()
-    meta.update(hat_version=__version__, python=platform.python_version(),
-                created=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"))
-    pred_path = out / "predictions.parquet"
-    write_predictions(pred_path, pred, meta)
-    return write_results(pred_path, bootstrap=bootstrap, seed=seed)
+    runs = [ModelRun(m, bench, o, items, sets, batch_size=batch_size, part_size=part_size, candidates=candidates,
+                     drop_outside=drop_outside, dropped=dropped, bootstrap=bootstrap, seed=seed)
+            for m, o in zip(models, out_dirs)]
+    for r in runs:
+        r.check(overwrite)
+    for r in runs:
+        r.restrict()
+    if engine is None:
+        from .eval_engines import LocalEngine
+
+        engine = LocalEngine()
+    for r in runs:
+        r.start(overwrite)
+    total = len(items) * len(runs)
+    done = sum(r.done_clips() for r in runs)
+
+    def step(n: int) -> None:
+        nonlocal done
+        done += n
+        if progress:
+            progress(done, total)
+
+    for r in runs:
+        r.progress = step
+    if progress:
+        progress(done, total)
+    engine.run(runs, bench)
+    return [r.finish() for r in runs]
 
 
 def write_results(pred_path: str | Path, base_classes: str | Path | None = None, *, bootstrap: int = DEFAULT_RESAMPLES,
