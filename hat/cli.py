@@ -279,7 +279,7 @@ def _bootstrap_args(bootstrap: int | None, seed: int | None) -> tuple[int, int]:
               help="score only among these classes (a file of class names or indices, one per line)")
 @click.option("--drop-outside", is_flag=True, help="with --candidates: skip clips whose label is not a candidate")
 @_bootstrap_options
-@click.option("--engine", type=click.Choice(["local", "ray"]), default="local", show_default=True,
+@click.option("--engine", type=click.Choice(list(ENGINES)), default="local", show_default=True,
               help="local: this machine; ray: compose tasks and one model actor per GPU on a Ray cluster")
 @click.option("--ray-address", help="--engine ray: 'auto' or host:port joins a running cluster [start a local Ray]")
 @click.option("--loader-workers", type=int,
@@ -296,7 +296,7 @@ def eval_cmd(model_specs, bench, outs, arch, clip_weights, frames, templates, cl
     """
     from .bench import Benchmark, default_bench
     from .config import parse_options
-    from .eval_engines import ModelLoad, make_engine
+    from .engines.eval import ModelLoad, make_engine
     from .evaluate import evaluate_many, filter_items, protocol_tag, read_class_list, run_name
     from .store import check_out_dir
     from .models import load_model

@@ -607,7 +607,7 @@ def evaluate_many(
 ) -> list[dict[str, Any]]:
     """Several models on one benchmark: each clip composed once, each model's run as if it ran alone.
 
-    ``engine`` composes the clips and runs the models (:mod:`hat.eval_engines`: ``LocalEngine``, the
+    ``engine`` composes the clips and runs the models (:mod:`hat.engines.eval`: ``LocalEngine``, the
     default, serial unless given loader workers; ``RayEngine``).
     """
     if len(models) != len(out_dirs):
@@ -637,7 +637,7 @@ def evaluate_many(
     for r in runs:
         r.restrict()
     if engine is None:
-        from .eval_engines import LocalEngine
+        from .engines.eval import LocalEngine
 
         engine = LocalEngine()
     for r in runs:

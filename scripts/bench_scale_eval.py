@@ -105,7 +105,7 @@ def _spec() -> str:
 
 def _time_local(root: Path, out: Path, workers: int, batch: int) -> tuple[float, float]:
     from hat.bench import Benchmark
-    from hat.eval_engines import LocalEngine
+    from hat.engines.eval import LocalEngine
     from hat.evaluate import evaluate
     from hat.models import load_model
 
@@ -127,7 +127,7 @@ def _clips(out: Path) -> int:
 def _time_ray(root: Path, out: Path, cpus: int, batch: int) -> float:
     from hat import ray_cluster
     from hat.bench import Benchmark
-    from hat.eval_engines import ModelLoad, RayEngine
+    from hat.engines.eval import ModelLoad, RayEngine
     from hat.evaluate import evaluate
     from hat.models import load_model
 
@@ -147,7 +147,7 @@ def _time_ray(root: Path, out: Path, cpus: int, batch: int) -> float:
 def _placement(root: Path, out: Path, gpus: int, batch: int) -> None:
     from hat import ray_cluster
     from hat.bench import Benchmark
-    from hat.eval_engines import ModelLoad, RayEngine
+    from hat.engines.eval import ModelLoad, RayEngine
     from hat.evaluate import evaluate
     from hat.models import load_model
 

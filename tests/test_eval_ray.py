@@ -13,7 +13,7 @@ ray = pytest.importorskip("ray", reason="Ray is an extra: pip install 'hat-bias[
 from hat import ray_cluster  # noqa: E402
 from hat.bench import Benchmark  # noqa: E402
 from hat.cli import main  # noqa: E402
-from hat.eval_engines import LocalEngine, ModelLoad, RayEngine  # noqa: E402
+from hat.engines.eval import LocalEngine, ModelLoad, RayEngine  # noqa: E402
 from hat.evaluate import evaluate_many  # noqa: E402
 from hat.models import load_model  # noqa: E402
 

@@ -16,7 +16,7 @@ import pytest
 
 from hat.bench import Benchmark
 from hat.cli import main
-from hat.eval_engines import LocalEngine, default_loader_workers, video_blocks
+from hat.engines.eval import LocalEngine, default_loader_workers, video_blocks
 from hat.evaluate import PARTS_DIR, evaluate, evaluate_many, predict_items, write_predictions
 from hat.models import load_model
 

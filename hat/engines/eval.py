@@ -20,12 +20,12 @@ from typing import Any, Iterator
 
 import numpy as np
 
-from .bench import Benchmark, Item
-from .errors import HatError
-from .evaluate import Composed, ModelRun, Predictor, compose_item
-from .models.base import Sampling, VideoClassifier
+from ..bench import Benchmark, Item
+from ..errors import HatError
+from .build import ENGINES
+from ..evaluate import Composed, ModelRun, Predictor, compose_item
+from ..models.base import Sampling, VideoClassifier
 
-ENGINES = ("local", "ray")
 #: blocks (a video's clips) each loader worker may have composed ahead of the models
 PREFETCH = 2
 #: most clips of one video composed in one block (a video with many swaps is split)
@@ -210,7 +210,7 @@ class _ModelActor:
     def __init__(self, bench_name: str, classes: list[str], loads: list[ModelLoad], cwd: str):
         if os.path.isdir(cwd):  # relative checkpoint and plugin paths as the driver gave them
             os.chdir(cwd)
-        from .models import load_model
+        from ..models import load_model
 
         self.bench_name, self.classes, self.loads = bench_name, classes, loads
         self.models = [load_model(ld.spec, arch=ld.arch, classes=classes, **dict(ld.options)) for ld in loads]
@@ -220,7 +220,7 @@ class _ModelActor:
 
         import ray
 
-        from .evaluate import protocol_tag, run_name
+        from ..evaluate import protocol_tag, run_name
 
         bench = types.SimpleNamespace(name=self.bench_name)
         return {"pid": os.getpid(), "node": ray.get_runtime_context().get_node_id(),
@@ -281,14 +281,14 @@ class RayEngine:
         self._infos: list[dict[str, Any]] = []
 
     def connect(self) -> Any:
-        from . import ray_cluster
+        from .. import ray_cluster
 
         return ray_cluster.connect(self.address, num_cpus=self.num_cpus, num_gpus=self.num_gpus)
 
     def start(self, bench: Benchmark) -> list[RemoteModel]:
         """Start the model actors (each loads every model where it runs); the models as this process sees them."""
         ray = self.connect()
-        from . import ray_cluster
+        from .. import ray_cluster
 
         gpus, _ = ray_cluster.cluster_gpus()
         cuda = [ld.options["device"] for ld in self.loads if str(ld.options.get("device", "")).startswith("cuda")]
