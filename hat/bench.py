@@ -7,7 +7,6 @@ the directory stays small; ``hat export`` and ``hat eval`` go through the same :
 from __future__ import annotations
 
 import functools
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
@@ -18,9 +17,13 @@ import yaml
 
 from . import compose as C
 from .errors import HatError
+from .layout import (
+    BENCH_FILE, CLASSES_TXT, MANIFEST_CSV, PAIRS_CSV, SCUBA_CSV, SEG_BOXES, SEG_OBJECTS, SEG_RLE, read_manifest, read_pairs,
+    read_segment, stage_file,
+)
 from .masks import decode_rle
 from .pairs import SWAP_TYPES, why_no_pairs
-from .scuba import SCUBA_COLUMNS, SCUBA_FILE, SCUBA_SETS, image_hash, read_image, scuba_set, set_source
+from .scuba import SCUBA_COLUMNS, SCUBA_SETS, image_hash, read_image, scuba_set, set_source
 from .store import ArtifactStore, read_npz, sha256_file, stable_seed
 
 BASE_SETS = ("original", "human_only", "background_only", "masked_background", "masked_person")
@@ -36,7 +39,7 @@ BENCH_DIR = Path("benchmarks")
 def default_bench(folder: str | Path = BENCH_DIR) -> Path:
     """The only finished benchmark (a folder with benchmark.yaml) directly under ``folder``; else say what to do."""
     folder = Path(folder)
-    found = sorted(p for p in folder.glob("*/benchmark.yaml")) if folder.is_dir() else []
+    found = sorted(p for p in folder.glob(f"*/{BENCH_FILE}")) if folder.is_dir() else []
     if len(found) == 1:
         return found[0].parent
     if found:
@@ -77,17 +80,17 @@ class Item:
 class Benchmark:
     def __init__(self, root: str | Path):
         self.root = Path(root)
-        meta_path = self.root / "benchmark.yaml"
+        meta_path = self.root / BENCH_FILE
         if not meta_path.is_file():
-            raise HatError(f"{self.root} is not a finished benchmark (no benchmark.yaml); build it with 'hat build --out {self.root}'")
-        for name in ("classes.txt", "manifest.csv", "pairs.csv"):
+            raise HatError(f"{self.root} is not a finished benchmark (no {BENCH_FILE}); build it with 'hat build --out {self.root}'")
+        for name in (CLASSES_TXT, MANIFEST_CSV, PAIRS_CSV):
             if not (self.root / name).is_file():
                 raise HatError(f"{self.root} lacks {name}: an incomplete benchmark; rerun 'hat build' on it")
         self.meta = yaml.safe_load(meta_path.read_text())
-        self.classes = [c for c in (self.root / "classes.txt").read_text().split("\n") if c]
-        self.manifest = pd.read_csv(self.root / "manifest.csv", keep_default_na=False, dtype={"video_id": str})
-        self.pairs = pd.read_csv(self.root / "pairs.csv", keep_default_na=False, dtype={"fg_video": str, "bg_video": str})
-        scuba_path = self.root / SCUBA_FILE  # absent in benchmarks built before SCUBA
+        self.classes = [c for c in (self.root / CLASSES_TXT).read_text().split("\n") if c]
+        self.manifest = read_manifest(self.root)
+        self.pairs = read_pairs(self.root)
+        scuba_path = self.root / SCUBA_CSV  # absent in benchmarks built before SCUBA
         self.scuba = (pd.read_csv(scuba_path, keep_default_na=False, dtype={"fg_video": str, "background": str, "image_sha256": str})
                       if scuba_path.is_file() else pd.DataFrame(columns=SCUBA_COLUMNS))
         self._scuba_rows = {(r.source, int(r.repeat), r.fg_video): r for r in self.scuba.itertuples(index=False)}
@@ -145,14 +148,14 @@ class Benchmark:
     def _load_parts(self, video_id: str) -> VideoParts:
         st = self._store
         fr = read_npz(st.path("frames", video_id, "npz"), ("frames", "eval_pos", "src_index", "info"))
-        seg = json.loads(st.path("segment", video_id, "json").read_text())
+        seg = read_segment(stage_file(st, "segment", video_id))
         pos = fr["eval_pos"]
-        masks = decode_rle([seg["rle"][i] for i in pos])
-        boxes = [np.asarray(seg["boxes"][i], dtype=np.float32).reshape(-1, 5) for i in pos]
+        masks = decode_rle([seg[SEG_RLE][i] for i in pos])
+        boxes = [np.asarray(seg[SEG_BOXES][i], dtype=np.float32).reshape(-1, 5) for i in pos]
         bg = read_npz(st.path("inpaint", video_id, "npz"))["bg"]
-        obj = seg.get("objects")
-        obj_masks = decode_rle([obj["rle"][i] for i in pos]) if obj else None
-        obj_boxes = [np.asarray(obj["boxes"][i], dtype=np.float32).reshape(-1, 6) for i in pos] if obj else None
+        obj = seg.get(SEG_OBJECTS)
+        obj_masks = decode_rle([obj[SEG_RLE][i] for i in pos]) if obj else None
+        obj_boxes = [np.asarray(obj[SEG_BOXES][i], dtype=np.float32).reshape(-1, 6) for i in pos] if obj else None
         return VideoParts(video_id, fr["frames"][pos], masks, boxes, bg, fr["src_index"][pos], int(fr["info"][0]),
                           float(fr["info"][3]), obj_masks, obj_boxes)
 
@@ -161,8 +164,8 @@ class Benchmark:
         st = self._store
         with np.load(st.path("frames", video_id, "npz"), allow_pickle=False) as z:
             pos = z["eval_pos"]
-        seg = json.loads(st.path("segment", video_id, "json").read_text())
-        masks = decode_rle([seg["rle"][i] for i in pos])
+        seg = read_segment(stage_file(st, "segment", video_id))
+        masks = decode_rle([seg[SEG_RLE][i] for i in pos])
         return read_npz(st.path("inpaint", video_id, "npz"))["bg"], masks
 
     def parts(self, video_id: str) -> VideoParts:

@@ -208,7 +208,7 @@ def _recorded_segmenter(out: Path) -> str:
     """The segmenter a build used, as its build.yaml records it (``auto`` resolved)."""
     import yaml
 
-    from .pipeline import BUILD_FILE
+    from .layout import BUILD_FILE
 
     return str(yaml.safe_load((Path(out) / BUILD_FILE).read_text())["segmenter"]["name"])
 
@@ -564,6 +564,7 @@ def train_demo_cmd(bench, archs, outs, epochs, seed) -> None:
     import torch
     import yaml
 
+    from .layout import BUILD_FILE
     from .models.demo import ARCHS, load_clips, train_demo
     from .sources import SOURCES
     from .store import atomic_path, check_out_file
@@ -576,9 +577,9 @@ def train_demo_cmd(bench, archs, outs, epochs, seed) -> None:
     for out in outs:
         check_out_file(Path(out), "the checkpoint")
     if bench:
-        meta = yaml.safe_load((Path(bench) / "build.yaml").read_text()) if (Path(bench) / "build.yaml").is_file() else None
+        meta = yaml.safe_load((Path(bench) / BUILD_FILE).read_text()) if (Path(bench) / BUILD_FILE).is_file() else None
         if meta is None:
-            raise HatError(f"{bench} is not a benchmark directory (no build.yaml)")
+            raise HatError(f"{bench} is not a benchmark directory (no {BUILD_FILE})")
         src = SOURCES.create(meta["source"]["name"], **meta["source"]["options"])
         frames = meta["config"]["num_frames"]
     else:

@@ -25,11 +25,12 @@ import yaml
 
 from . import __version__
 from .errors import HatError
+from .layout import CHECK_CSV
 
 #: the manifest layout this hat writes and the newest it reads
 FORMAT = 1
 MANIFEST_FILE = "manifest.yaml"
-CHECK_FILE = "manifest_check.csv"  # written into a rebuilt benchmark: every manifest video and what was found
+CHECK_FILE = CHECK_CSV  # written into a rebuilt benchmark: every manifest video and what was found
 VIDEO_COLUMNS = ["video_id", "label", "class", "n_frames", "height", "width", "eval_frames", "content_sha256",
                  "look", "fg_ok", "bg_ok"]
 PAIR_COLUMNS = ["set", "repeat", "fg_video", "bg_video"]
