@@ -24,14 +24,9 @@ from .layout import (
 from .masks import decode_rle
 from .pairs import SWAP_TYPES, why_no_pairs
 from .scuba import SCUBA_COLUMNS, SCUBA_SETS, image_hash, read_image, scuba_set, set_source
+from .sets import ALL_SETS, BASE_SETS, OBJECT_SETS, REPEATED_SETS, SWAP_SETS  # noqa: F401  (re-exported)
 from .store import ArtifactStore, read_npz, sha256_file, stable_seed
 
-BASE_SETS = ("original", "human_only", "background_only", "masked_background", "masked_person")
-OBJECT_SETS = ("masked_object_box", "masked_object_shape", "masked_background_objects")  # videos with named objects
-SWAP_SETS = tuple(f"swap_{t}" for t in SWAP_TYPES)
-ALL_SETS = BASE_SETS + OBJECT_SETS + SWAP_SETS + SCUBA_SETS
-#: sets with several clips per video, one per repeat (``hat export`` puts them under ``<set>/r<repeat>``)
-REPEATED_SETS = SWAP_SETS + SCUBA_SETS
 #: where ``hat build`` puts benchmarks by default (``benchmarks/<source>``) and ``hat eval`` looks for one
 BENCH_DIR = Path("benchmarks")
 
