@@ -39,7 +39,7 @@ KEY = ["benchmark", "bench_hash", "model", "model_hash", "protocol"]
 #: results.json metric keys that are deliberately not columns: per-set clip counts and repeats (the board
 #: keeps n_videos, n_foregrounds and the largest repeats), the foreground-only OAcc, the top-5 accuracies
 #: of the Background-Only, Human-Only and swap sets; and their interval bounds
-EXCLUDED = re.compile(r"^(?:n_\w+|repeats_\w+|oacc_fg|(?:bo_acc|ho_acc|shacc_[a-z]+)_top5)(?:_lo|_hi)?$")
+EXCLUDED = re.compile(r"^(?:n_(?!videos$|foregrounds$)\w+|repeats_\w+|oacc_fg|(?:bo_acc|ho_acc|shacc_[a-z]+)_top5)(?:_lo|_hi)?$")
 
 
 def is_column(key: str) -> bool:
