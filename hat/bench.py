@@ -24,7 +24,7 @@ from .layout import (
 from .masks import decode_rle
 from .pairs import SWAP_TYPES, why_no_pairs
 from .scuba import SCUBA_COLUMNS, SCUBA_SETS, image_hash, read_image, scuba_set, set_source
-from .sets import ALL_SETS, BASE_SETS, OBJECT_SETS, REPEATED_SETS, SWAP_SETS  # noqa: F401  (re-exported)
+from .sets import ALL_SETS, BASE_SETS, CLIP_SETS, OBJECT_SETS, REPEATED_SETS, SWAP_SETS  # noqa: F401  (re-exported)
 from .store import ArtifactStore, read_npz, sha256_file, stable_seed
 
 #: where ``hat build`` puts benchmarks by default (``benchmarks/<source>``) and ``hat eval`` looks for one
@@ -70,6 +70,32 @@ class Item:
     label: int
     bg_video: str = ""
     bg_label: int = -1
+
+
+def _mask_background_and_objects(b: "Benchmark", a: VideoParts) -> np.ndarray:
+    s = "masked_background_objects"
+    bg_c, obj_c = b.mask_color(s, a.video_id), b.mask_color(s + "/objects", a.video_id)
+    if (bg_c == obj_c).all():  # two colours, even in the 1-in-16M case
+        obj_c = 255 - bg_c
+    return C.mask_background_and_objects(a.frames, a.masks, a.object_masks, bg_c, obj_c)
+
+
+#: how each single-clip set (hat.sets.CLIP_SETS) is made from a video's parts; each masking colour is
+#: drawn per (set, video), so the set's name is part of the recipe
+_CLIP_COMPOSERS = {
+    "original": lambda b, a: a.frames,
+    "human_only": lambda b, a: C.human_only(a.frames, a.masks, b.mean_rgb),
+    "background_only": lambda b, a: a.background,
+    "masked_background": lambda b, a: C.mask_background(a.frames, a.masks, b.mask_color("masked_background", a.video_id)),
+    "masked_person": lambda b, a: C.mask_boxes(a.frames, a.boxes, b.mask_color("masked_person", a.video_id),
+                                               keep=a.object_masks),
+    "masked_object_box": lambda b, a: C.mask_boxes(a.frames, a.object_boxes, b.mask_color("masked_object_box", a.video_id),
+                                                   keep=a.masks),
+    "masked_object_shape": lambda b, a: C.mask_objects(a.frames, a.object_masks,
+                                                       b.mask_color("masked_object_shape", a.video_id)),
+    "masked_background_objects": _mask_background_and_objects,
+}
+assert set(_CLIP_COMPOSERS) == {cs.name for cs in CLIP_SETS}
 
 
 class Benchmark:
@@ -185,27 +211,10 @@ class Benchmark:
         """The clip of ``item`` exactly as eval and export see it: [T,H,W,3] uint8."""
         a = self.parts(item.video_id)
         s = item.set
-        if s == "original":
-            return a.frames
-        if s == "human_only":
-            return C.human_only(a.frames, a.masks, self.mean_rgb)
-        if s == "background_only":
-            return a.background
-        if s == "masked_background":
-            return C.mask_background(a.frames, a.masks, self.mask_color(s, a.video_id))
-        if s == "masked_person":
-            return C.mask_boxes(a.frames, a.boxes, self.mask_color(s, a.video_id), keep=a.object_masks)
-        if s in OBJECT_SETS:
-            if a.object_masks is None:
+        if s in _CLIP_COMPOSERS:
+            if s in OBJECT_SETS and a.object_masks is None:
                 raise HatError(f"video '{a.video_id}' has no object masks; set '{s}' needs a segmenter that masks named objects")
-            if s == "masked_object_box":
-                return C.mask_boxes(a.frames, a.object_boxes, self.mask_color(s, a.video_id), keep=a.masks)
-            if s == "masked_object_shape":
-                return C.mask_objects(a.frames, a.object_masks, self.mask_color(s, a.video_id))
-            bg_c, obj_c = self.mask_color(s, a.video_id), self.mask_color(s + "/objects", a.video_id)
-            if (bg_c == obj_c).all():  # two colours, even in the 1-in-16M case
-                obj_c = 255 - bg_c
-            return C.mask_background_and_objects(a.frames, a.masks, a.object_masks, bg_c, obj_c)
+            return _CLIP_COMPOSERS[s](self, a)
         if s in SWAP_SETS:
             bg, bg_masks = self.background(item.bg_video)
             return C.action_swap(a.frames, a.masks, bg, bg_masks, self.config["placement"])

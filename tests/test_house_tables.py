@@ -114,3 +114,9 @@ def test_set_names_come_from_one_table(name):
     from hat import bench
 
     assert bench.ALL_SETS is ALL_SETS and name in ALL_SETS
+
+
+def test_compose_dispatch_covers_every_clip_set():
+    from hat.bench import _CLIP_COMPOSERS
+
+    assert list(_CLIP_COMPOSERS) and set(_CLIP_COMPOSERS) == {cs.name for cs in CLIP_SETS}
