@@ -7,7 +7,6 @@ the directory stays small; ``hat export`` and ``hat eval`` go through the same :
 from __future__ import annotations
 
 import functools
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
@@ -18,17 +17,16 @@ import yaml
 
 from . import compose as C
 from .errors import HatError
+from .layout import (
+    BENCH_FILE, CLASSES_TXT, MANIFEST_CSV, PAIRS_CSV, SCUBA_CSV, SEG_BOXES, SEG_OBJECTS, SEG_RLE, read_manifest, read_pairs,
+    read_segment, stage_file,
+)
 from .masks import decode_rle
 from .pairs import SWAP_TYPES, why_no_pairs
-from .scuba import SCUBA_COLUMNS, SCUBA_FILE, SCUBA_SETS, image_hash, read_image, scuba_set, set_source
+from .scuba import SCUBA_COLUMNS, SCUBA_SETS, image_hash, read_image, scuba_set, set_source
+from .sets import ALL_SETS, BASE_SETS, CLIP_SETS, OBJECT_SETS, REPEATED_SETS, SWAP_SETS  # noqa: F401  (re-exported)
 from .store import ArtifactStore, read_npz, sha256_file, stable_seed
 
-BASE_SETS = ("original", "human_only", "background_only", "masked_background", "masked_person")
-OBJECT_SETS = ("masked_object_box", "masked_object_shape", "masked_background_objects")  # videos with named objects
-SWAP_SETS = tuple(f"swap_{t}" for t in SWAP_TYPES)
-ALL_SETS = BASE_SETS + OBJECT_SETS + SWAP_SETS + SCUBA_SETS
-#: sets with several clips per video, one per repeat (``hat export`` puts them under ``<set>/r<repeat>``)
-REPEATED_SETS = SWAP_SETS + SCUBA_SETS
 #: where ``hat build`` puts benchmarks by default (``benchmarks/<source>``) and ``hat eval`` looks for one
 BENCH_DIR = Path("benchmarks")
 
@@ -36,7 +34,7 @@ BENCH_DIR = Path("benchmarks")
 def default_bench(folder: str | Path = BENCH_DIR) -> Path:
     """The only finished benchmark (a folder with benchmark.yaml) directly under ``folder``; else say what to do."""
     folder = Path(folder)
-    found = sorted(p for p in folder.glob("*/benchmark.yaml")) if folder.is_dir() else []
+    found = sorted(p for p in folder.glob(f"*/{BENCH_FILE}")) if folder.is_dir() else []
     if len(found) == 1:
         return found[0].parent
     if found:
@@ -74,20 +72,46 @@ class Item:
     bg_label: int = -1
 
 
+def _mask_background_and_objects(b: "Benchmark", a: VideoParts) -> np.ndarray:
+    s = "masked_background_objects"
+    bg_c, obj_c = b.mask_color(s, a.video_id), b.mask_color(s + "/objects", a.video_id)
+    if (bg_c == obj_c).all():  # two colours, even in the 1-in-16M case
+        obj_c = 255 - bg_c
+    return C.mask_background_and_objects(a.frames, a.masks, a.object_masks, bg_c, obj_c)
+
+
+#: how each single-clip set (hat.sets.CLIP_SETS) is made from a video's parts; each masking colour is
+#: drawn per (set, video), so the set's name is part of the recipe
+_CLIP_COMPOSERS = {
+    "original": lambda b, a: a.frames,
+    "human_only": lambda b, a: C.human_only(a.frames, a.masks, b.mean_rgb),
+    "background_only": lambda b, a: a.background,
+    "masked_background": lambda b, a: C.mask_background(a.frames, a.masks, b.mask_color("masked_background", a.video_id)),
+    "masked_person": lambda b, a: C.mask_boxes(a.frames, a.boxes, b.mask_color("masked_person", a.video_id),
+                                               keep=a.object_masks),
+    "masked_object_box": lambda b, a: C.mask_boxes(a.frames, a.object_boxes, b.mask_color("masked_object_box", a.video_id),
+                                                   keep=a.masks),
+    "masked_object_shape": lambda b, a: C.mask_objects(a.frames, a.object_masks,
+                                                       b.mask_color("masked_object_shape", a.video_id)),
+    "masked_background_objects": _mask_background_and_objects,
+}
+assert set(_CLIP_COMPOSERS) == {cs.name for cs in CLIP_SETS}
+
+
 class Benchmark:
     def __init__(self, root: str | Path):
         self.root = Path(root)
-        meta_path = self.root / "benchmark.yaml"
+        meta_path = self.root / BENCH_FILE
         if not meta_path.is_file():
-            raise HatError(f"{self.root} is not a finished benchmark (no benchmark.yaml); build it with 'hat build --out {self.root}'")
-        for name in ("classes.txt", "manifest.csv", "pairs.csv"):
+            raise HatError(f"{self.root} is not a finished benchmark (no {BENCH_FILE}); build it with 'hat build --out {self.root}'")
+        for name in (CLASSES_TXT, MANIFEST_CSV, PAIRS_CSV):
             if not (self.root / name).is_file():
                 raise HatError(f"{self.root} lacks {name}: an incomplete benchmark; rerun 'hat build' on it")
         self.meta = yaml.safe_load(meta_path.read_text())
-        self.classes = [c for c in (self.root / "classes.txt").read_text().split("\n") if c]
-        self.manifest = pd.read_csv(self.root / "manifest.csv", keep_default_na=False, dtype={"video_id": str})
-        self.pairs = pd.read_csv(self.root / "pairs.csv", keep_default_na=False, dtype={"fg_video": str, "bg_video": str})
-        scuba_path = self.root / SCUBA_FILE  # absent in benchmarks built before SCUBA
+        self.classes = [c for c in (self.root / CLASSES_TXT).read_text().split("\n") if c]
+        self.manifest = read_manifest(self.root)
+        self.pairs = read_pairs(self.root)
+        scuba_path = self.root / SCUBA_CSV  # absent in benchmarks built before SCUBA
         self.scuba = (pd.read_csv(scuba_path, keep_default_na=False, dtype={"fg_video": str, "background": str, "image_sha256": str})
                       if scuba_path.is_file() else pd.DataFrame(columns=SCUBA_COLUMNS))
         self._scuba_rows = {(r.source, int(r.repeat), r.fg_video): r for r in self.scuba.itertuples(index=False)}
@@ -145,14 +169,14 @@ class Benchmark:
     def _load_parts(self, video_id: str) -> VideoParts:
         st = self._store
         fr = read_npz(st.path("frames", video_id, "npz"), ("frames", "eval_pos", "src_index", "info"))
-        seg = json.loads(st.path("segment", video_id, "json").read_text())
+        seg = read_segment(stage_file(st, "segment", video_id))
         pos = fr["eval_pos"]
-        masks = decode_rle([seg["rle"][i] for i in pos])
-        boxes = [np.asarray(seg["boxes"][i], dtype=np.float32).reshape(-1, 5) for i in pos]
+        masks = decode_rle([seg[SEG_RLE][i] for i in pos])
+        boxes = [np.asarray(seg[SEG_BOXES][i], dtype=np.float32).reshape(-1, 5) for i in pos]
         bg = read_npz(st.path("inpaint", video_id, "npz"))["bg"]
-        obj = seg.get("objects")
-        obj_masks = decode_rle([obj["rle"][i] for i in pos]) if obj else None
-        obj_boxes = [np.asarray(obj["boxes"][i], dtype=np.float32).reshape(-1, 6) for i in pos] if obj else None
+        obj = seg.get(SEG_OBJECTS)
+        obj_masks = decode_rle([obj[SEG_RLE][i] for i in pos]) if obj else None
+        obj_boxes = [np.asarray(obj[SEG_BOXES][i], dtype=np.float32).reshape(-1, 6) for i in pos] if obj else None
         return VideoParts(video_id, fr["frames"][pos], masks, boxes, bg, fr["src_index"][pos], int(fr["info"][0]),
                           float(fr["info"][3]), obj_masks, obj_boxes)
 
@@ -161,8 +185,8 @@ class Benchmark:
         st = self._store
         with np.load(st.path("frames", video_id, "npz"), allow_pickle=False) as z:
             pos = z["eval_pos"]
-        seg = json.loads(st.path("segment", video_id, "json").read_text())
-        masks = decode_rle([seg["rle"][i] for i in pos])
+        seg = read_segment(stage_file(st, "segment", video_id))
+        masks = decode_rle([seg[SEG_RLE][i] for i in pos])
         return read_npz(st.path("inpaint", video_id, "npz"))["bg"], masks
 
     def parts(self, video_id: str) -> VideoParts:
@@ -187,27 +211,10 @@ class Benchmark:
         """The clip of ``item`` exactly as eval and export see it: [T,H,W,3] uint8."""
         a = self.parts(item.video_id)
         s = item.set
-        if s == "original":
-            return a.frames
-        if s == "human_only":
-            return C.human_only(a.frames, a.masks, self.mean_rgb)
-        if s == "background_only":
-            return a.background
-        if s == "masked_background":
-            return C.mask_background(a.frames, a.masks, self.mask_color(s, a.video_id))
-        if s == "masked_person":
-            return C.mask_boxes(a.frames, a.boxes, self.mask_color(s, a.video_id), keep=a.object_masks)
-        if s in OBJECT_SETS:
-            if a.object_masks is None:
+        if s in _CLIP_COMPOSERS:
+            if s in OBJECT_SETS and a.object_masks is None:
                 raise HatError(f"video '{a.video_id}' has no object masks; set '{s}' needs a segmenter that masks named objects")
-            if s == "masked_object_box":
-                return C.mask_boxes(a.frames, a.object_boxes, self.mask_color(s, a.video_id), keep=a.masks)
-            if s == "masked_object_shape":
-                return C.mask_objects(a.frames, a.object_masks, self.mask_color(s, a.video_id))
-            bg_c, obj_c = self.mask_color(s, a.video_id), self.mask_color(s + "/objects", a.video_id)
-            if (bg_c == obj_c).all():  # two colours, even in the 1-in-16M case
-                obj_c = 255 - bg_c
-            return C.mask_background_and_objects(a.frames, a.masks, a.object_masks, bg_c, obj_c)
+            return _CLIP_COMPOSERS[s](self, a)
         if s in SWAP_SETS:
             bg, bg_masks = self.background(item.bg_video)
             return C.action_swap(a.frames, a.masks, bg, bg_masks, self.config["placement"])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import sys
 from pathlib import Path
 from typing import Callable, Iterator
@@ -13,6 +14,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
+from .config import BuildConfig
 from .engines.build import ENGINES
 from .errors import HatError
 
@@ -45,31 +47,53 @@ def cli() -> None:
     """How much does an action-recognition model look at the person, and how much at the scene?"""
 
 
+def _config_option(name: str) -> Callable:
+    """``hat build``'s option for a BuildConfig field: flag, type, default and help from its metadata."""
+    f = _CONFIG_FIELDS[name]
+    meta = f.metadata["cli"]
+    default = meta["default"] if meta["default"] is not None else f.default
+    default = None if default is dataclasses.MISSING else default
+    kw: dict = {} if meta["help"] is None else {"help": meta["help"]}
+    if "bool" in str(f.type):
+        kw["is_flag"] = True
+    elif default is not None:  # click takes the type from the default
+        kw.update(default=default, show_default=True)
+    elif meta["path"] is not None:
+        kw["type"] = click.Path(**meta["path"])
+    elif "int" in str(f.type):
+        kw["type"] = int
+    decls = [meta["flag"] or "--" + name.replace("_", "-")]
+    if meta["flag"]:
+        decls.append(name)
+    return click.option(*decls, **kw)
+
+
+_CONFIG_FIELDS = {f.name: f for f in dataclasses.fields(BuildConfig) if "cli" in f.metadata}
+#: the BuildConfig fields ``hat build`` takes as they are typed (scuba and the backend options are parsed)
+_CONFIG_FLAGS = tuple(_CONFIG_FIELDS)
+
+
 @cli.command()
-@click.option("--source", default="synthetic", show_default=True, help="benchmark source (see 'hat list')")
+@_config_option("source")
 @click.option("--out", "out", type=click.Path(file_okay=False), help="benchmark directory [benchmarks/<source>]")
-@click.option("--split", default="val", show_default=True)
+@_config_option("split")
 @click.option("--source-opt", "-S", multiple=True, metavar="KEY=VALUE", help="source option (repeatable)")
-@click.option("--segmenter", default="auto", show_default=True,
-              help="auto: gt when the source has masks (synthetic), else the offline default (see 'hat list')")
+@_config_option("segmenter")
 @click.option("--segmenter-opt", multiple=True, metavar="KEY=VALUE")
-@click.option("--inpainter", default="propagate", show_default=True)
+@_config_option("inpainter")
 @click.option("--inpainter-opt", multiple=True, metavar="KEY=VALUE")
-@click.option("--scene", default="colorstats", show_default=True, help="scene model for Close/Far ranking")
+@_config_option("scene")
 @click.option("--scene-opt", multiple=True, metavar="KEY=VALUE")
-@click.option("--frames", "num_frames", type=int, help="frames per clip that eval sees [source default]")
-@click.option("--context-frames", type=int, help="extra frames spread over the video for the inpainter")
-@click.option("--short-side", type=int, help="working resolution (short side in pixels) [native]")
-@click.option("--k-close", type=int, help="Close: backgrounds from the k nearest classes [source default, else 5]")
-@click.option("--k-far", type=int, help="Far: backgrounds from the k farthest classes [source default, else 200]")
-@click.option("--cov-min", type=float, default=0.05, show_default=True, help="min person coverage of a foreground")
-@click.option("--cov-max", type=float, default=0.50, show_default=True, help="max person coverage (fg and bg)")
-@click.option("--mask-smooth", type=int, default=1, show_default=True,
-              help="temporal majority vote over this many stored frames (odd; 1 = off)")
-@click.option("--flicker-ratio", type=float, default=0.5, show_default=True,
-              help="a frame flickers if its mask overlaps both neighbours less than this times their own overlap")
-@click.option("--max-residual", type=float, default=0.01, show_default=True,
-              help="a background is not swapped in when the segmenter still finds more person than this on a Background-Only frame")
+@_config_option("num_frames")
+@_config_option("context_frames")
+@_config_option("short_side")
+@_config_option("k_close")
+@_config_option("k_far")
+@_config_option("cov_min")
+@_config_option("cov_max")
+@_config_option("mask_smooth")
+@_config_option("flicker_ratio")
+@_config_option("max_residual")
 @click.option("--gdino-config", type=click.Path(dir_okay=False), help="grounded-sam: GroundingDINO config [SwinT OGC]")
 @click.option("--gdino-ckpt", type=click.Path(dir_okay=False), help="grounded-sam: groundingdino_swint_ogc.pth")
 @click.option("--gdino-text-encoder", type=click.Path(file_okay=False), help="grounded-sam: local bert-base-uncased folder")
@@ -80,16 +104,15 @@ def cli() -> None:
 @click.option("--e2fgvi-ckpt", type=click.Path(dir_okay=False),
               help="e2fgvi: E2FGVI-HQ-CVPR22.pth or E2FGVI-CVPR22.pth (same as --inpainter-opt ckpt=)")
 @click.option("--device", help="cpu, cuda, cuda:N for the backends that take one (the segmenter only when named) [cpu]")
-@click.option("--repeats", type=int, default=3, show_default=True)
-@click.option("--swap-types", default="random,close,far,same", show_default=True)
-@click.option("--placement", default="match", show_default=True, help="match (move to the removed human) or keep")
-@click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--limit", type=int, help="only the first N videos (a quick look)")
+@_config_option("repeats")
+@_config_option("swap_types")
+@_config_option("placement")
+@_config_option("seed")
+@_config_option("limit")
 @click.option("--shard", help="process every N-th video starting at i: i/N")
 @click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True,
               help="parallel processes (1 or more; --device cuda spreads them over the visible GPUs); ray: stage actors")
-@click.option("--pairs-file", type=click.Path(dir_okay=False),
-              help="use these swaps instead of sampling (e.g. from 'hat import-pairs'); unusable ones are dropped and counted")
+@_config_option("pairs_file")
 @click.option("--manifest", type=click.Path(file_okay=False),
               help="rebuild a published manifest (manifests/NAME): its videos, frames, pairs and settings; give only "
                    "--source, -S and --out (and weight files)")
@@ -100,12 +123,11 @@ def cli() -> None:
               help="ray: GPUs per segment/inpaint actor (fractions share a GPU)")
 @click.option("--scuba", help="SCUBA/SCUFO background sources, comma-separated: places, stripes, still; 'none' for no "
                    "SCUBA sets [stripes,still, plus places with --scuba-images]")
-@click.option("--scuba-images", type=click.Path(), help="a folder of scene images for the 'places' SCUBA source (e.g. Places365 test)")
-@click.option("--scuba-filter", is_flag=True,
-              help="SCUBA foregrounds by SCUBA's rule (>= 90 %% of frames with >= 10 %% person) instead of --cov-min/--cov-max")
+@_config_option("scuba_images")
+@_config_option("scuba_filter")
 def build(**kw) -> None:
     """Generate a counterfactual benchmark (resumable: rerun the same command to continue)."""
-    from .config import AUTO_SEGMENTER, BuildConfig, parse_options
+    from .config import AUTO_SEGMENTER, BuildConfig, backend_flags, parse_options
     from .engines.build import EngineOptions
     from .pipeline import PER_VIDEO_STAGES, parse_shard
     from .pipeline import build as run_build
@@ -123,19 +145,11 @@ def build(**kw) -> None:
             kw["source"] = manifest.meta["config"]["source"]
     out = kw.pop("out") or str(Path("benchmarks") / (manifest.name if manifest else SOURCES.resolve(kw["source"])))
     opts = {k: parse_options(kw.pop(f"{k}_opt"), k) for k in ("source", "segmenter", "inpainter", "scene")}
-    _backend_flags(kw, opts)
-    cfg = BuildConfig(
-        source=kw["source"], source_options=opts["source"], split=kw["split"],
-        num_frames=kw["num_frames"], context_frames=kw["context_frames"], short_side=kw["short_side"],
-        segmenter=kw["segmenter"], segmenter_options=opts["segmenter"],
-        inpainter=kw["inpainter"], inpainter_options=opts["inpainter"],
-        scene=kw["scene"], scene_options=opts["scene"], k_close=kw["k_close"], k_far=kw["k_far"],
-        cov_min=kw["cov_min"], cov_max=kw["cov_max"], mask_smooth=kw["mask_smooth"], flicker_ratio=kw["flicker_ratio"],
-        max_residual=kw["max_residual"], repeats=kw["repeats"],
-        swap_types=_csv_list(kw["swap_types"]) or [], placement=kw["placement"], seed=kw["seed"], limit=kw["limit"],
-        pairs_file=kw["pairs_file"], scuba=_scuba_sources(kw["scuba"], kw["scuba_images"]),
-        scuba_images=kw["scuba_images"], scuba_filter=kw["scuba_filter"],
-    )
+    backend_flags(kw, opts)
+    kw["swap_types"] = _csv_list(kw["swap_types"]) or []
+    kw["scuba"] = _scuba_sources(kw["scuba"], kw["scuba_images"])
+    cfg = BuildConfig(**{k: kw[k] for k in _CONFIG_FLAGS}, scuba=kw["scuba"],
+                      **{f"{k}_options": opts[k] for k in opts})
     if manifest:
         from .manifest import apply_manifest
 
@@ -194,47 +208,9 @@ def _recorded_segmenter(out: Path) -> str:
     """The segmenter a build used, as its build.yaml records it (``auto`` resolved)."""
     import yaml
 
-    from .pipeline import BUILD_FILE
+    from .layout import BUILD_FILE
 
     return str(yaml.safe_load((Path(out) / BUILD_FILE).read_text())["segmenter"]["name"])
-
-
-_SEGMENTER_FLAGS = ("gdino_config", "gdino_ckpt", "gdino_text_encoder", "sam_ckpt", "sam_type")
-
-
-def _backend_flags(kw: dict, opts: dict[str, dict]) -> None:
-    """Dedicated flags are segmenter options; --device goes to every backend that takes one."""
-    from .inpainters import INPAINTERS
-    from .registry import accepts
-    from .scene import SCENE_MODELS
-    from .segmenters import SEGMENTERS
-
-    given = {k: kw.pop(k) for k in _SEGMENTER_FLAGS}
-    given = {k: v for k, v in given.items() if v is not None}
-    if given and not accepts(SEGMENTERS, kw["segmenter"], next(iter(given))):
-        flag = "--" + next(iter(given)).replace("_", "-")
-        also = " (name it: --segmenter grounded-sam)" if kw["segmenter"] == "auto" else ""
-        raise HatError(f"{flag} is an option of --segmenter grounded-sam, not of '{kw['segmenter']}'{also}")
-    opts["segmenter"] = {**given, **opts["segmenter"]}
-    e2fgvi = kw.pop("e2fgvi_ckpt")
-    if e2fgvi:
-        if INPAINTERS.resolve(kw["inpainter"]) != "e2fgvi":
-            raise HatError(f"--e2fgvi-ckpt is an option of --inpainter e2fgvi, not of '{kw['inpainter']}'")
-        opts["inpainter"].setdefault("ckpt", e2fgvi)
-    places = kw.pop("places365_ckpt")
-    if places:
-        if SCENE_MODELS.resolve(kw["scene"]) != "places365":
-            raise HatError(f"--places365-ckpt is an option of --scene places365, not of '{kw['scene']}'")
-        opts["scene"].setdefault("ckpt", places)
-    device = kw.pop("device")
-    if device:
-        takers = [k for k, reg in (("segmenter", SEGMENTERS), ("inpainter", INPAINTERS), ("scene", SCENE_MODELS))
-                  if accepts(reg, kw[k], "device")]
-        if not takers:
-            raise HatError(f"--device: none of the chosen backends runs on a device (segmenter '{kw['segmenter']}', "
-                           f"inpainter '{kw['inpainter']}', scene '{kw['scene']}')")
-        for k in takers:
-            opts[k].setdefault("device", device)
 
 
 def _bootstrap_options(f: Callable) -> Callable:
@@ -623,6 +599,7 @@ def train_demo_cmd(bench, archs, outs, epochs, seed) -> None:
     import torch
     import yaml
 
+    from .layout import BUILD_FILE
     from .models.demo import ARCHS, load_clips, train_demo
     from .sources import SOURCES
     from .store import atomic_path, check_out_file
@@ -635,9 +612,9 @@ def train_demo_cmd(bench, archs, outs, epochs, seed) -> None:
     for out in outs:
         check_out_file(Path(out), "the checkpoint")
     if bench:
-        meta = yaml.safe_load((Path(bench) / "build.yaml").read_text()) if (Path(bench) / "build.yaml").is_file() else None
+        meta = yaml.safe_load((Path(bench) / BUILD_FILE).read_text()) if (Path(bench) / BUILD_FILE).is_file() else None
         if meta is None:
-            raise HatError(f"{bench} is not a benchmark directory (no build.yaml)")
+            raise HatError(f"{bench} is not a benchmark directory (no {BUILD_FILE})")
         src = SOURCES.create(meta["source"]["name"], **meta["source"]["options"])
         frames = meta["config"]["num_frames"]
     else:

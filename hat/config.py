@@ -36,40 +36,69 @@ AGGREGATE_SETTINGS = (
 )
 
 
+def cli(help: str | None = None, *, flag: str | None = None, path: dict[str, bool] | None = None,
+        default: str | None = None) -> dict[str, Any]:
+    """Field metadata that ``hat build`` turns into its option (hat.cli), so each default is written once.
+
+    ``flag`` overrides ``--field-name``; ``path`` makes it a ``click.Path(**path)``; ``default`` is the
+    typed form of a list default (``--swap-types random,close,far,same``).
+    """
+    return {"cli": {"help": help, "flag": flag, "path": path, "default": default}}
+
+
 @dataclass
 class BuildConfig:
-    source: str = "synthetic"
+    source: str = field(default="synthetic", metadata=cli("benchmark source (see 'hat list')"))
     source_options: dict[str, Any] = field(default_factory=dict)
-    split: str = "val"
-    num_frames: int | None = None  # frames eval sees per video (TSN segment sampling)
-    context_frames: int | None = None  # extra frames spread over the video, for the inpainter
-    short_side: int | None = None  # working resolution; None keeps the native size
-    segmenter: str = AUTO_SEGMENTER  # "auto": gt when the source provides masks, else the offline default
+    split: str = field(default="val", metadata=cli())
+    # frames eval sees per video (TSN segment sampling)
+    num_frames: int | None = field(default=None, metadata=cli("frames per clip that eval sees [source default]", flag="--frames"))
+    # extra frames spread over the video, for the inpainter
+    context_frames: int | None = field(default=None, metadata=cli("extra frames spread over the video for the inpainter"))
+    # working resolution; None keeps the native size
+    short_side: int | None = field(default=None, metadata=cli("working resolution (short side in pixels) [native]"))
+    # "auto": gt when the source provides masks, else the offline default
+    segmenter: str = field(default=AUTO_SEGMENTER, metadata=cli(
+        "auto: gt when the source has masks (synthetic), else the offline default (see 'hat list')"))
     segmenter_options: dict[str, Any] = field(default_factory=dict)
-    inpainter: str = "propagate"
+    inpainter: str = field(default="propagate", metadata=cli())
     inpainter_options: dict[str, Any] = field(default_factory=dict)
-    scene: str = "colorstats"
+    scene: str = field(default="colorstats", metadata=cli("scene model for Close/Far ranking"))
     scene_options: dict[str, Any] = field(default_factory=dict)
-    k_close: int | None = None
-    k_far: int | None = None
-    cov_min: float = 0.05  # a foreground needs every eval frame's person mask within [cov_min, cov_max]
-    cov_max: float = 0.50  # a background needs only the upper bound (a little person is fine)
-    mask_smooth: int = 1  # temporal majority vote over this many stored frames (odd; 1 = off)
-    flicker_ratio: float = 0.5  # a frame flickers if it overlaps both neighbours < ratio x their own overlap
-    max_residual: float = 0.01  # a background whose Background-Only still shows more person (on any frame) is not swapped in
-    repeats: int = 3
-    swap_types: list[str] = field(default_factory=lambda: list(SWAP_TYPES))
-    placement: str = "match"
-    seed: int = 0
+    k_close: int | None = field(default=None, metadata=cli("Close: backgrounds from the k nearest classes [source default, else 5]"))
+    k_far: int | None = field(default=None, metadata=cli("Far: backgrounds from the k farthest classes [source default, else 200]"))
+    # a foreground needs every eval frame's person mask within [cov_min, cov_max]
+    cov_min: float = field(default=0.05, metadata=cli("min person coverage of a foreground"))
+    # a background needs only the upper bound (a little person is fine)
+    cov_max: float = field(default=0.50, metadata=cli("max person coverage (fg and bg)"))
+    mask_smooth: int = field(default=1, metadata=cli("temporal majority vote over this many stored frames (odd; 1 = off)"))
+    # a frame flickers if it overlaps both neighbours < ratio x their own overlap
+    flicker_ratio: float = field(default=0.5, metadata=cli(
+        "a frame flickers if its mask overlaps both neighbours less than this times their own overlap"))
+    # a background whose Background-Only still shows more person (on any frame) is not swapped in
+    max_residual: float = field(default=0.01, metadata=cli(
+        "a background is not swapped in when the segmenter still finds more person than this on a Background-Only frame"))
+    repeats: int = field(default=3, metadata=cli())
+    swap_types: list[str] = field(default_factory=lambda: list(SWAP_TYPES), metadata=cli(default=",".join(SWAP_TYPES)))
+    placement: str = field(default="match", metadata=cli("match (move to the removed human) or keep"))
+    seed: int = field(default=0, metadata=cli())
     mask_mean: tuple[float, float, float] = IMAGENET_MEAN  # normalisation in which masking colours ~ N(0, I)
     mask_std: tuple[float, float, float] = IMAGENET_STD
     min_videos_per_class: int = 2
-    limit: int | None = None  # only the first N videos of the split (a quick look)
-    pairs_file: str | None = None  # use these swaps (e.g. HAT's published ones) instead of sampling
+    # only the first N videos of the split (a quick look)
+    limit: int | None = field(default=None, metadata=cli("only the first N videos (a quick look)"))
+    # use these swaps (e.g. HAT's published ones) instead of sampling
+    pairs_file: str | None = field(default=None, metadata=cli(
+        "use these swaps instead of sampling (e.g. from 'hat import-pairs'); unusable ones are dropped and counted",
+        path={"dir_okay": False}))
     manifest: str | None = None  # rebuild this published manifest: its videos, frames and pairs (hat.manifest)
     scuba: list[str] = field(default_factory=lambda: list(DEFAULT_SCUBA))  # SCUBA/SCUFO background sources
-    scuba_images: str | None = None  # the folder of scene images for the 'places' source
-    scuba_filter: bool = False  # SCUBA foregrounds by SCUBA's rule (>= 90 % of frames >= 10 % person) instead of ours
+    # the folder of scene images for the 'places' source
+    scuba_images: str | None = field(default=None, metadata=cli(
+        "a folder of scene images for the 'places' SCUBA source (e.g. Places365 test)", path={}))
+    # SCUBA foregrounds by SCUBA's rule (>= 90 % of frames >= 10 % person) instead of ours
+    scuba_filter: bool = field(default=False, metadata=cli(
+        "SCUBA foregrounds by SCUBA's rule (>= 90 %% of frames with >= 10 %% person) instead of --cov-min/--cov-max"))
 
     def resolved(self, source_defaults: dict[str, Any], *, source_masks: bool = False) -> "BuildConfig":
         """Fill unset fields from the source's conventions, then the global defaults; validate.
@@ -142,6 +171,45 @@ class BuildConfig:
             if k in d:
                 d[k] = tuple(d[k])
         return cls(**d)
+
+
+#: the dedicated ``hat build`` flags that are grounded-sam segmenter options
+SEGMENTER_FLAGS = ("gdino_config", "gdino_ckpt", "gdino_text_encoder", "sam_ckpt", "sam_type")
+
+
+def backend_flags(kw: dict, opts: dict[str, dict]) -> None:
+    """Dedicated flags are segmenter options; --device goes to every backend that takes one."""
+    from .inpainters import INPAINTERS
+    from .registry import accepts
+    from .scene import SCENE_MODELS
+    from .segmenters import SEGMENTERS
+
+    given = {k: kw.pop(k) for k in SEGMENTER_FLAGS}
+    given = {k: v for k, v in given.items() if v is not None}
+    if given and not accepts(SEGMENTERS, kw["segmenter"], next(iter(given))):
+        flag = "--" + next(iter(given)).replace("_", "-")
+        also = " (name it: --segmenter grounded-sam)" if kw["segmenter"] == "auto" else ""
+        raise HatError(f"{flag} is an option of --segmenter grounded-sam, not of '{kw['segmenter']}'{also}")
+    opts["segmenter"] = {**given, **opts["segmenter"]}
+    e2fgvi = kw.pop("e2fgvi_ckpt")
+    if e2fgvi:
+        if INPAINTERS.resolve(kw["inpainter"]) != "e2fgvi":
+            raise HatError(f"--e2fgvi-ckpt is an option of --inpainter e2fgvi, not of '{kw['inpainter']}'")
+        opts["inpainter"].setdefault("ckpt", e2fgvi)
+    places = kw.pop("places365_ckpt")
+    if places:
+        if SCENE_MODELS.resolve(kw["scene"]) != "places365":
+            raise HatError(f"--places365-ckpt is an option of --scene places365, not of '{kw['scene']}'")
+        opts["scene"].setdefault("ckpt", places)
+    device = kw.pop("device")
+    if device:
+        takers = [k for k, reg in (("segmenter", SEGMENTERS), ("inpainter", INPAINTERS), ("scene", SCENE_MODELS))
+                  if accepts(reg, kw[k], "device")]
+        if not takers:
+            raise HatError(f"--device: none of the chosen backends runs on a device (segmenter '{kw['segmenter']}', "
+                           f"inpainter '{kw['inpainter']}', scene '{kw['scene']}')")
+        for k in takers:
+            opts[k].setdefault("device", device)
 
 
 def parse_options(pairs: tuple[str, ...] | list[str], what: str) -> dict[str, Any]:

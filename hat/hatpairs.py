@@ -19,12 +19,11 @@ from typing import Any
 import pandas as pd
 
 from .errors import HatError
-from .pairs import SWAP_TYPES
+from .pairs import PAIR_COLUMNS, SWAP_TYPES
 
 FILE_RE = re.compile(r"actionswap_(rand|random|close|far|same)_(\d+)\.pickle$")
 SET_NAMES = {"rand": "swap_random", "random": "swap_random", "close": "swap_close", "far": "swap_far", "same": "swap_same"}
-COLUMNS = ["set", "repeat", "fg_video", "fg_label", "fg_class", "bg_video", "bg_label", "bg_class",
-           "scene_distance", "rank", "seed", "origin"]
+COLUMNS = PAIR_COLUMNS + ["origin"]  # pairs.csv's columns, and which published file each pair came from
 
 
 class PlainDataUnpickler(pickle.Unpickler):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -12,14 +13,18 @@ from .errors import HatError
 from .metrics import RATIO_METRICS, SMALL_N, interval_halfwidth
 from .pairs import SWAP_TYPES
 from .scuba import SCUBA_SOURCES
+from .sets import CLIP_SETS, MASKED_SETS
 from .stats import interval_keys
 from .store import check_out_file, write_csv, write_text
 
+#: pair metrics per swap type (SHAcc, SBErr), each a mean over repeats with its std
+SWAP_METRICS = ("shacc", "sberr")
 COLUMNS = (
-    ["benchmark", "model", "arch", "protocol", "n_videos", "oacc", "oacc_top5", "bo_acc", "bor", "ho_acc", "hor"]
-    + [f"{m}_{t}{s}" for t in SWAP_TYPES for m in ("shacc", "sberr") for s in ("", "_std")]
-    + ["p_top1", "b_top1", "obj_box_top1", "obj_shape_top1", "p_obj_top1", "n_foregrounds", "repeats", "model_hash",
-       "bench_hash", "manifest", "hat_version"]
+    ["benchmark", "model", "arch", "protocol", "n_videos", "oacc", "oacc_top5"]
+    + [k for cs in CLIP_SETS if cs.ratio for k in (cs.metric, cs.ratio)]
+    + [f"{m}_{t}{s}" for t in SWAP_TYPES for m in SWAP_METRICS for s in ("", "_std")]
+    + [cs.metric for cs in MASKED_SETS]
+    + ["n_foregrounds", "repeats", "model_hash", "bench_hash", "manifest", "hat_version"]
 )
 #: in- / out-of-context columns (SCUBA, SCUFO, contrast accuracy, harmonic means), after the HAT ones
 OOC_COLUMNS = (
@@ -31,11 +36,21 @@ COLUMNS = COLUMNS + OOC_COLUMNS
 #: 95 % bounds of each metric column that has them (results written before intervals leave them empty)
 COLUMNS += interval_keys(COLUMNS)
 KEY = ["benchmark", "bench_hash", "model", "model_hash", "protocol"]
+#: results.json metric keys that are deliberately not columns: per-set clip counts and repeats (the board
+#: keeps n_videos, n_foregrounds and the largest repeats), the foreground-only OAcc, the top-5 accuracies
+#: of the Background-Only, Human-Only and swap sets; and their interval bounds
+EXCLUDED = re.compile(r"^(?:n_(?!videos$|foregrounds$)\w+|repeats_\w+|oacc_fg|(?:bo_acc|ho_acc|shacc_[a-z]+)_top5)(?:_lo|_hi)?$")
+
+
+def is_column(key: str) -> bool:
+    """Whether a results.json metric becomes a leaderboard column (every metric is one or an explicit exclusion)."""
+    return key in COLUMNS or not EXCLUDED.match(key)
 
 
 def row_from_results(res: dict[str, Any]) -> dict[str, Any]:
     m = res["metrics"]
     row = {c: m.get(c) for c in COLUMNS}
+    row.update({k: v for k, v in m.items() if k not in row and is_column(k)})  # a new metric is never dropped silently
     row["repeats"] = max((m.get(f"repeats_{t}") or 0 for t in SWAP_TYPES), default=0)
     row.update(
         benchmark=res["benchmark"]["name"], bench_hash=res["benchmark"].get("hash", ""),
@@ -103,11 +118,15 @@ def sample_size(r: dict[str, Any]) -> str:
     return text + (" (small n)" if small else "")
 
 
+_SWAP_HEADS = {"shacc": "SHAcc", "sberr": "SBErr"}
+
+
 def to_markdown(df: pd.DataFrame) -> str:
-    shown = ["benchmark", "model", "n", "oacc", "bor", "hor"] + [f"{m}_{t}" for t in SWAP_TYPES for m in ("shacc", "sberr")] + ["p_top1", "b_top1"]
-    heads = ["benchmark", "model", "n", "OAcc", "BOR", "HOR"] + [
-        f"{'SHAcc' if m == 'shacc' else 'SBErr'} {t}" for t in SWAP_TYPES for m in ("shacc", "sberr")
-    ] + ["P-top1", "B-top1"]
+    masked = [cs for cs in MASKED_SETS if cs.family == "base"]
+    shown = ["benchmark", "model", "n", "oacc"] + [cs.ratio for cs in CLIP_SETS if cs.ratio] + [
+        f"{m}_{t}" for t in SWAP_TYPES for m in SWAP_METRICS] + [cs.metric for cs in masked]
+    heads = ["benchmark", "model", "n", "OAcc"] + [cs.ratio.upper() for cs in CLIP_SETS if cs.ratio] + [
+        f"{_SWAP_HEADS[m]} {t}" for t in SWAP_TYPES for m in SWAP_METRICS] + [cs.head for cs in masked]
 
     def missing(v: Any) -> bool:
         return v is None or (isinstance(v, float) and pd.isna(v))

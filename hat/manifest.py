@@ -25,14 +25,16 @@ import yaml
 
 from . import __version__
 from .errors import HatError
+from .layout import CHECK_CSV, SCENE_RANKING_CSV
+from .pairs import PAIR_KEY_COLUMNS
 
 #: the manifest layout this hat writes and the newest it reads
 FORMAT = 1
 MANIFEST_FILE = "manifest.yaml"
-CHECK_FILE = "manifest_check.csv"  # written into a rebuilt benchmark: every manifest video and what was found
+CHECK_FILE = CHECK_CSV  # written into a rebuilt benchmark: every manifest video and what was found
 VIDEO_COLUMNS = ["video_id", "label", "class", "n_frames", "height", "width", "eval_frames", "content_sha256",
                  "look", "fg_ok", "bg_ok"]
-PAIR_COLUMNS = ["set", "repeat", "fg_video", "bg_video"]
+PAIR_COLUMNS = PAIR_KEY_COLUMNS
 #: config fields that name local files or pick videos ad hoc: never part of a definition
 LOCAL_SETTINGS = ("source_options", "pairs_file", "manifest", "limit")
 BACKEND_NAMES = ("segmenter", "inpainter", "scene")
@@ -325,8 +327,8 @@ def publish_bench(bench_dir: str | Path, out: str | Path, name: str | None = Non
         "videos.csv.gz": _csv_gz(videos),
         "pairs.csv.gz": _csv_gz(pairs),
     }
-    if (b.root / "scene_ranking.csv").is_file():
-        files["scene_ranking.csv.gz"] = _csv_gz(read_table(b.root / "scene_ranking.csv", {"class": str, "other": str}))
+    if (b.root / SCENE_RANKING_CSV).is_file():
+        files[f"{SCENE_RANKING_CSV}.gz"] = _csv_gz(read_table(b.root / SCENE_RANKING_CSV, {"class": str, "other": str}))
     write_manifest(out, meta, files, card(meta))
     return load_manifest(out)
 

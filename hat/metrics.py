@@ -13,6 +13,7 @@ import pandas as pd
 
 from .pairs import SWAP_TYPES
 from .scuba import SCUBA_SOURCES, scuba_set, scufo_set
+from .sets import CLIP_SETS, COUNTED_SETS, MASKED_SETS
 
 PRED_BASE_COLUMNS = ["set", "repeat", "video_id", "label", "bg_video", "bg_label"]
 
@@ -22,9 +23,6 @@ SMALL_N = 30
 OVER_ALL = "all usable videos"
 OVER_FG = "foregrounds × repeats"
 OVER_OBJ = "videos with named objects"
-#: per-set clip counts recorded in the metrics (``n_<set>``); swaps have ``n_swap_<type>`` × ``repeats_<type>``
-COUNTED_SETS = ("background_only", "human_only", "masked_background", "masked_person",
-                "masked_object_box", "masked_object_shape", "masked_background_objects")
 
 
 #: metrics shown as ratios (two decimals), not percentages
@@ -57,13 +55,14 @@ def compute_metrics(pred: pd.DataFrame) -> dict[str, Any]:
     m: dict[str, Any] = {}
     orig = get("original")
     m["n_videos"] = int(len(orig))
-    m["oacc"], m["oacc_top5"] = _acc(orig), _acc(orig, 5)
-    m["bo_acc"], m["bo_acc_top5"] = _acc(get("background_only")), _acc(get("background_only"), 5)
-    m["ho_acc"], m["ho_acc_top5"] = _acc(get("human_only")), _acc(get("human_only"), 5)
-    m["bor"], m["hor"] = _ratio(m["bo_acc"], m["oacc"]), _ratio(m["ho_acc"], m["oacc"])
-    m["p_top1"], m["b_top1"] = _acc(get("masked_background")), _acc(get("masked_person"))
-    m["obj_box_top1"], m["obj_shape_top1"] = _acc(get("masked_object_box")), _acc(get("masked_object_shape"))
-    m["p_obj_top1"] = _acc(get("masked_background_objects"))
+    for cs in CLIP_SETS:  # keys in this order: top-1/top-5 accuracies, their ratios to OAcc, the masking sets
+        if cs.top5:
+            m[cs.metric], m[f"{cs.metric}_top5"] = _acc(get(cs.name)), _acc(get(cs.name), 5)
+    for cs in CLIP_SETS:
+        if cs.ratio:
+            m[cs.ratio] = _ratio(m[cs.metric], m["oacc"])
+    for cs in MASKED_SETS:
+        m[cs.metric] = _acc(get(cs.name))
     for s in COUNTED_SETS:
         m[f"n_{s}"] = int(len(get(s)))
     fg_ids: set[str] = set()
@@ -195,8 +194,7 @@ def per_class(pred: pd.DataFrame, classes: list[str]) -> pd.DataFrame:
     rows = []
     for c, name in enumerate(classes):
         row: dict[str, Any] = {"label": c, "class": name, "n": int(count.get(("original", c), 0))}
-        for s in ("original", "background_only", "human_only", "masked_background", "masked_person",
-                  "masked_object_box", "masked_object_shape", "masked_background_objects"):
+        for s in (cs.name for cs in CLIP_SETS):
             row[f"{s}_top1"] = float(top1[(s, c)]) if (s, c) in top1 else None
         for t in SWAP_TYPES:
             key = (f"swap_{t}", c)
@@ -218,6 +216,10 @@ def per_class(pred: pd.DataFrame, classes: list[str]) -> pd.DataFrame:
         for src in SCUBA_SOURCES:
             row[f"hm_scuba_{src}"] = harmonic_mean(row["original_top1"], row[f"scuba_{src}_top1"])
     return pd.DataFrame(rows)
+
+
+#: the terminal's longer names of the masking metrics (tables use ClipSet.head)
+_SUMMARY_LABEL = {"p_top1": "P-top1 (background masked)", "b_top1": "B-top1 (person boxes masked)"}
 
 
 def format_summary(m: dict[str, Any], intervals: bool = False) -> list[tuple[str, ...]]:
@@ -253,13 +255,10 @@ def format_summary(m: dict[str, Any], intervals: bool = False) -> list[tuple[str
         if m.get(f"hm_{x}") is not None:
             rows.append((f"HM(OAcc, {what}) top-1 / top-5", f"{pct(m[f'hm_{x}'])} / {pct(m.get(f'hm_{x}_top5'))}", "",
                          "in/out of context", (f"hm_{x}", f"hm_{x}_top5")))
-    rows.append(("P-top1 (background masked)", pct(m["p_top1"]), n_of("masked_background"), OVER_ALL, ("p_top1",)))
-    rows.append(("B-top1 (person boxes masked)", pct(m["b_top1"]), n_of("masked_person"), OVER_ALL, ("b_top1",)))
-    for key, s, what in (("obj_box_top1", "masked_object_box", "Object boxes masked top-1"),
-                         ("obj_shape_top1", "masked_object_shape", "Object shapes masked top-1"),
-                         ("p_obj_top1", "masked_background_objects", "Background + objects masked top-1")):
-        if m.get(key) is not None:
-            rows.append((what, pct(m[key]), n_of(s), OVER_OBJ, (key,)))
+    for cs in MASKED_SETS:  # the base ones always (a dash when absent), the object ones where measured
+        if cs.family == "base" or m.get(cs.metric) is not None:
+            rows.append((_SUMMARY_LABEL.get(cs.metric, cs.head), pct(m[cs.metric]), n_of(cs.name),
+                         OVER_ALL if cs.family == "base" else OVER_OBJ, (cs.metric,)))
     if not intervals:
         return [r[:4] for r in rows]
 

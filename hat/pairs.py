@@ -21,6 +21,8 @@ PAIR_COLUMNS = [
     "set", "repeat", "fg_video", "fg_label", "fg_class", "bg_video", "bg_label", "bg_class",
     "scene_distance", "rank", "seed",
 ]
+#: what identifies a pair (a published manifest stores only these; hat.manifest)
+PAIR_KEY_COLUMNS = ["set", "repeat", "fg_video", "bg_video"]
 
 
 NO_SAME_BACKGROUND = "no other background video of the same class"

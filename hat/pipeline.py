@@ -34,11 +34,17 @@ from .engines.build import check as check_engine
 from .engines.build import run as run_engine
 from .errors import HatError, VideoError
 from .inpainters import INPAINTERS, Inpainter
+from .layout import (
+    ARTIFACTS, BENCH_FILE, BUILD_FILE, CHECK_CSV, CLASSES_TXT, HASHED_FILES, MANIFEST_CSV, MASK_QUALITY_CSV, PAIRS_CSV,
+    PER_VIDEO_STAGES, RESIDUAL_COVERAGE, SCENE_DISTANCE_CSV, SCENE_EXTREMES_CSV, SCENE_HEATMAP_PNG, SCENE_RANKING_CSV,
+    SCENE_TOP_CSV, SCUBA_CSV, SEG_BOXES, SEG_CONTEXT, SEG_CONTEXT_INDEX, SEG_OBJECT_NAMES, SEG_OBJECTS, SEG_RLE, SEG_SIZE,
+    STAGE_EXT, read_segment, stage_file,
+)
 from .manifest import check_build, ranking_notes, rebuild_pairs
 from .masks import coverage, decode_rle, encode_rle, flicker_frames, smooth_masks, temporal_iou
 from .pairs import PairReport, missing_pair_notes, sample_pairs
 from .scene import SCENE_MODELS, SceneModel
-from .scuba import SCUBA_FILE, check_images, passes_scuba_filter, sample_scuba, scan_images
+from .scuba import check_images, passes_scuba_filter, sample_scuba, scan_images
 from .scene.ranking import class_means, extremes_table, heatmap_png, l1_distances, ranking_table, ranks, top_scenes
 from .segmenters import SEGMENTERS, Segmenter
 from .sources import SOURCES, Source, VideoRecord
@@ -48,8 +54,6 @@ from .store import (
 )
 from .video import ShortVideo, is_truncated, resize_short_side, segment_indices, spread_indices
 
-BENCH_FILE = "benchmark.yaml"
-BUILD_FILE = "build.yaml"
 
 
 # ----------------------------------------------------------------------------- context
@@ -189,19 +193,19 @@ def stage_segment(ctx: BuildContext, rec: VideoRecord, fr: dict[str, np.ndarray]
     window = ctx.cfg.mask_smooth
     masks = smooth_masks(seg.masks, window) if window > 1 else np.asarray(seg.masks, dtype=bool)
     out: dict[str, Any] = {
-        "size": list(masks.shape[1:3]),
-        "rle": encode_rle(masks),
-        "boxes": _box_rows(seg.boxes, 5),
+        SEG_SIZE: list(masks.shape[1:3]),
+        SEG_RLE: encode_rle(masks),
+        SEG_BOXES: _box_rows(seg.boxes, 5),
     }
     if seg.object_masks is not None:
         obj = smooth_masks(seg.object_masks, window) if window > 1 else np.asarray(seg.object_masks, dtype=bool)
-        out["objects"] = {
-            "names": list(seg.object_names),
-            "rle": encode_rle(obj),
-            "boxes": _box_rows(seg.object_boxes or [np.zeros((0, 6))] * n, 6),
+        out[SEG_OBJECTS] = {
+            SEG_OBJECT_NAMES: list(seg.object_names),
+            SEG_RLE: encode_rle(obj),
+            SEG_BOXES: _box_rows(seg.object_boxes or [np.zeros((0, 6))] * n, 6),
         }
     if extra_masks is not None:
-        out["context"] = {"index": fr["ctx_index"].tolist(), "rle": encode_rle(extra_masks)}
+        out[SEG_CONTEXT] = {SEG_CONTEXT_INDEX: fr["ctx_index"].tolist(), SEG_RLE: encode_rle(extra_masks)}
     return out
 
 
@@ -235,24 +239,22 @@ def stage_residual(ctx: BuildContext, rec: VideoRecord, fr: dict[str, np.ndarray
     masks = np.asarray(seg.masks, dtype=bool)
     if masks.shape != bg.shape[:3]:
         raise RuntimeError(f"segmenter {ctx.segmenter.name} returned masks {masks.shape} for frames {bg.shape}")
-    return {"coverage": [round(float(c), 6) for c in coverage(masks)]}
+    return {RESIDUAL_COVERAGE: [round(float(c), 6) for c in coverage(masks)]}
 
 
-PER_VIDEO_STAGES = ("frames", "segment", "inpaint", "scene", "residual")
-_EXT = {"frames": "npz", "segment": "json", "inpaint": "npz", "scene": "npz", "residual": "json"}
 
 
 def stage_paths(ctx: BuildContext, video_id: str) -> dict[str, Path]:
     """The artifacts a finished video has: ``residual`` only where the segmenter can look at new pixels."""
     stages = PER_VIDEO_STAGES if ctx.segmenter.reads_pixels else PER_VIDEO_STAGES[:-1]
-    return {s: ctx.store.path(s, video_id, _EXT[s]) for s in stages}
+    return {s: ctx.store.path(s, video_id, STAGE_EXT[s]) for s in stages}
 
 
 def load_masks(path: Path) -> tuple[np.ndarray, list[np.ndarray], np.ndarray | None]:
     """Person masks and boxes of the stored frames, and the masks of the inpainter-only frames (or None)."""
-    seg = json.loads(path.read_text())
-    extra = decode_rle(seg["context"]["rle"]) if "context" in seg else None
-    return decode_rle(seg["rle"]), [np.asarray(b, dtype=np.float32).reshape(-1, 5) for b in seg["boxes"]], extra
+    seg = read_segment(path)
+    extra = decode_rle(seg[SEG_CONTEXT][SEG_RLE]) if SEG_CONTEXT in seg else None
+    return decode_rle(seg[SEG_RLE]), [np.asarray(b, dtype=np.float32).reshape(-1, 5) for b in seg[SEG_BOXES]], extra
 
 
 @dataclass
@@ -338,8 +340,8 @@ def _run_stages(
     else:
         seg = stage_segment(ctx, rec, fr)
         write_json(paths["segment"], seg)
-        masks = decode_rle(seg["rle"])
-        extra_masks = decode_rle(seg["context"]["rle"]) if "context" in seg else None
+        masks = decode_rle(seg[SEG_RLE])
+        extra_masks = decode_rle(seg[SEG_CONTEXT][SEG_RLE]) if SEG_CONTEXT in seg else None
         res.done.append("segment")
     yield "inpaint"
     bg = None
@@ -498,8 +500,8 @@ def _video_row(
         return row, None, None, None, ""
     with np.load(st.path("frames", rec.video_id, "npz"), allow_pickle=False) as z:  # lazy: frames stay packed
         fr = {k: z[k] for k in ("info", "eval_pos", "rgb_mean", "n_pixels", "src_index", "n_promised") if k in z.files}
-    seg = json.loads(st.path("segment", rec.video_id, "json").read_text())
-    masks = decode_rle(seg["rle"])
+    seg = read_segment(stage_file(st, "segment", rec.video_id))
+    masks = decode_rle(seg[SEG_RLE])
     all_cov = coverage(masks)
     cov = all_cov[fr["eval_pos"]]
     iou = temporal_iou(masks) if len(masks) > 1 else np.ones(0)
@@ -531,16 +533,16 @@ def _video_row(
     flags = [f for f, on in (("no_human", row["frames_no_human"]), ("flicker", row["flicker"]),
                              ("low_cov", low), ("high_cov", high), ("residual", residual), ("truncated", truncated)) if on]
     row["flags"] = ";".join(flags)
-    objects = seg.get("objects")
-    obj_cov = coverage(decode_rle(objects["rle"])) if objects else None
-    row["objects"] = "|".join(objects["names"]) if objects else ""
+    objects = seg.get(SEG_OBJECTS)
+    obj_cov = coverage(decode_rle(objects[SEG_RLE])) if objects else None
+    row["objects"] = "|".join(objects[SEG_OBJECT_NAMES]) if objects else ""
     row["obj_cov_mean"] = float(obj_cov[fr["eval_pos"]].mean()) if objects else 0.0
     is_eval = np.zeros(len(masks), bool)
     is_eval[fr["eval_pos"]] = True
     quality = pd.DataFrame({  # columns, not a dict per frame: Kinetics has ~1M stored frames
         "video_id": rec.video_id, "frame": fr["src_index"].astype(np.int64), "eval": is_eval,
         "coverage": np.round(all_cov, 6), "iou_prev": np.round(np.concatenate([[np.nan], iou]), 6),
-        "person_boxes": [len(b) for b in seg["boxes"]],
+        "person_boxes": [len(b) for b in seg[SEG_BOXES]],
         "object_coverage": np.round(obj_cov, 6) if objects else np.nan,
     }, columns=list(_QUALITY_COLUMNS))
     scene = read_npz(st.path("scene", rec.video_id, "npz"))
@@ -557,7 +559,7 @@ def _residual_cov(path: Path) -> float:
     """
     if not path.is_file():
         return float("nan")
-    cov = json.loads(path.read_text())["coverage"]
+    cov = json.loads(path.read_text())[RESIDUAL_COVERAGE]
     return float(max(cov)) if cov else float("nan")
 
 
@@ -593,10 +595,45 @@ def _few(items: list[str], k: int = 5) -> str:
 _QUALITY_COLUMNS = ("video_id", "frame", "eval", "coverage", "iou_prev", "person_boxes", "object_coverage")
 
 
+@dataclass
+class VideoTable:
+    """What finalize gathers from every video's artifacts before it writes any aggregate."""
+
+    manifest: pd.DataFrame  # one row per video (manifest.csv)
+    quality: list[pd.DataFrame]  # per stored frame, of the videos that finished
+    descs: list[np.ndarray]  # scene descriptors of the finished videos, their weights and labels
+    weights: list[float]
+    labels: list[int]
+    colour: np.ndarray  # summed RGB means weighted by pixels, and the pixel count
+    hints: dict[str, str]  # why a video is no foreground, and the flags that would admit it
+    check: Any  # hat.manifest's check of a rebuilt manifest, else None
+
+    @property
+    def ok(self) -> pd.DataFrame:
+        return self.manifest[self.manifest["status"] == "ok"]
+
+
 def finalize(ctx: BuildContext, recs: list[VideoRecord], summary: BuildSummary) -> None:
-    cfg, out = ctx.cfg, ctx.out
-    classes = ctx.source.classes
+    """The aggregates, from the per-video artifacts: manifest, scene tables, pairs (and SCUBA), benchmark.yaml."""
     rederived = _rederived_notes(ctx)  # before anything of the previous aggregates is replaced
+    table = video_table(ctx, recs)
+    ok = table.ok
+    scuba, scuba_notes = _scuba_table(ctx, ok, table.quality) if not ok.empty else (None, [])  # may refuse: before any write
+    write_manifest(ctx, table)
+    dist = write_scene_tables(ctx, table)
+    notes = summary.notes
+    notes[:0] = rederived
+    pairs, report = write_pairs(ctx, table, dist, notes)
+    write_scuba(ctx.out, scuba)
+    notes += _aggregate_notes(ctx, table, report)
+    residual_counts = _residual_notes(ok, ctx, notes)
+    notes += scuba_notes
+    summary.counts = _counts(table, pairs, report, scuba, residual_counts)
+    write_benchmark_yaml(ctx, summary, table.colour)
+
+
+def video_table(ctx: BuildContext, recs: list[VideoRecord]) -> VideoTable:
+    """Every video's manifest row and what the aggregates need of it (a rebuilt manifest's exclusions applied)."""
     rows, descs, weights, labels, colour, quality, hints = [], [], [], [], np.zeros(4), [], {}
     check = check_build(ctx, recs) if ctx.manifest is not None else None
     excluded = check.excluded() if check is not None else {}
@@ -614,36 +651,42 @@ def finalize(ctx: BuildContext, recs: list[VideoRecord], summary: BuildSummary) 
             weights.append(desc[1])
             labels.append(rec.label)
             colour += col
-    manifest = pd.DataFrame(rows)
-    ok = manifest[manifest["status"] == "ok"]
-    scuba, scuba_notes = _scuba_table(ctx, ok, quality) if not ok.empty else (None, [])  # may refuse: before any write
-    write_csv(out / "manifest.csv", manifest)  # also when every video failed: it holds each one's reason
-    if ok.empty:
+    return VideoTable(pd.DataFrame(rows), quality, descs, weights, labels, colour, hints, check)
+
+
+def write_manifest(ctx: BuildContext, table: VideoTable) -> None:
+    """manifest.csv (also when every video failed: it holds each one's reason), mask_quality.csv, classes.txt."""
+    out, manifest = ctx.out, table.manifest
+    write_csv(out / MANIFEST_CSV, manifest)
+    if table.ok.empty:
         reasons = Counter(manifest["reason"].astype(str))
         common = "; ".join(f"{k}x {r}" for r, k in reasons.most_common(2))
-        raise HatError(f"no usable video: all {len(manifest)} failed ({common}); every reason is in {out / 'manifest.csv'}")
-    write_csv(out / "mask_quality.csv", pd.concat(quality, ignore_index=True))
-    write_text(out / "classes.txt", "".join(f"{c}\n" for c in classes))
+        raise HatError(f"no usable video: all {len(manifest)} failed ({common}); every reason is in {out / MANIFEST_CSV}")
+    write_csv(out / MASK_QUALITY_CSV, pd.concat(table.quality, ignore_index=True))
+    write_text(out / CLASSES_TXT, "".join(f"{c}\n" for c in ctx.source.classes))
 
-    means = class_means(np.stack(descs), np.array(labels), len(classes), np.array(weights))
+
+def write_scene_tables(ctx: BuildContext, table: VideoTable) -> np.ndarray:
+    """The class-by-class scene distances and the tables read from them; returns the distances."""
+    out, classes = ctx.out, ctx.source.classes
+    means = class_means(np.stack(table.descs), np.array(table.labels), len(classes), np.array(table.weights))
     dist = l1_distances(means)
     if ctx.scene.labels is not None:
-        write_csv(out / "scene_top.csv", top_scenes(means, classes, ctx.scene.labels))
+        write_csv(out / SCENE_TOP_CSV, top_scenes(means, classes, ctx.scene.labels))
     dist_df = pd.DataFrame(dist, columns=classes)
     dist_df.insert(0, "class", classes)
-    write_csv(out / "scene_distance.csv", dist_df)
-    write_csv(out / "scene_ranking.csv", ranking_table(dist, classes))
-    write_csv(out / "scene_extremes.csv", extremes_table(dist, classes, cfg.k_close))
-    write_bytes(out / "scene_heatmap.png", heatmap_png(dist, classes))
+    write_csv(out / SCENE_DISTANCE_CSV, dist_df)
+    write_csv(out / SCENE_RANKING_CSV, ranking_table(dist, classes))
+    write_csv(out / SCENE_EXTREMES_CSV, extremes_table(dist, classes, ctx.cfg.k_close))
+    write_bytes(out / SCENE_HEATMAP_PNG, heatmap_png(dist, classes))
+    return dist
 
-    videos = pd.DataFrame({
-        "video_id": manifest["video_id"], "label": manifest["label"],
-        "fg_ok": manifest["fg_ok"].astype(bool), "bg_ok": manifest["bg_ok"].astype(bool),
-    })
-    notes = summary.notes
-    notes[:0] = rederived
+
+def write_pairs(ctx: BuildContext, table: VideoTable, dist: np.ndarray, notes: list[str]) -> tuple[pd.DataFrame, PairReport]:
+    """pairs.csv: a rebuilt manifest's pairs, a given pairs file's, or sampled ones; says how in ``notes``."""
+    cfg, manifest, classes = ctx.cfg, table.manifest, ctx.source.classes
     if ctx.manifest is not None:
-        pairs, report = rebuild_pairs(ctx, check, manifest, dist, notes)
+        pairs, report = rebuild_pairs(ctx, table.check, manifest, dist, notes)
     elif cfg.pairs_file:
         from .hatpairs import pairs_from_file
 
@@ -653,18 +696,32 @@ def finalize(ctx: BuildContext, recs: list[VideoRecord], summary: BuildSummary) 
         for why, k in sorted(dropped.items()):
             notes.append(f"{k} given pairs dropped: {why}")
     else:
+        videos = pd.DataFrame({
+            "video_id": manifest["video_id"], "label": manifest["label"],
+            "fg_ok": manifest["fg_ok"].astype(bool), "bg_ok": manifest["bg_ok"].astype(bool),
+        })
         pairs, report = sample_pairs(
             videos, dist, classes, swap_types=cfg.swap_types, repeats=cfg.repeats,
             k_close=cfg.k_close, k_far=cfg.k_far, seed=cfg.seed,
         )
-    write_csv(out / "pairs.csv", pairs)
+    write_csv(ctx.out / PAIRS_CSV, pairs)
     if ctx.manifest is not None:
         notes += ranking_notes(ctx.manifest, dist, classes)
-    if scuba is not None:
-        write_csv(out / SCUBA_FILE, scuba)
-    elif (out / SCUBA_FILE).is_file():  # re-derived without SCUBA sets: no stale table left behind
-        (out / SCUBA_FILE).unlink()
+    return pairs, report
 
+
+def write_scuba(out: Path, scuba: pd.DataFrame | None) -> None:
+    """scuba.csv, or none: re-derived without SCUBA sets, no stale table is left behind."""
+    if scuba is not None:
+        write_csv(out / SCUBA_CSV, scuba)
+    elif (out / SCUBA_CSV).is_file():
+        (out / SCUBA_CSV).unlink()
+
+
+def _aggregate_notes(ctx: BuildContext, table: VideoTable, report: PairReport) -> list[str]:
+    """What a reader of benchmark.yaml should know about the swaps, the foregrounds and the masks."""
+    cfg, classes, manifest, ok = ctx.cfg, ctx.source.classes, table.manifest, table.ok
+    notes = []
     n_others = len(classes) - 1
     if {"close", "far"} <= set(cfg.swap_types) and cfg.k_close + cfg.k_far > n_others:
         notes.append(f"k_close + k_far = {cfg.k_close + cfg.k_far} > {n_others} other classes: Close and Far overlap")
@@ -673,15 +730,20 @@ def finalize(ctx: BuildContext, recs: list[VideoRecord], summary: BuildSummary) 
     few = [f"{classes[c]} ({int(k)})" for c, k in fg_per_class.items() if k < cfg.min_videos_per_class]
     if few:
         notes.append(f"{len(few)} classes have fewer than {cfg.min_videos_per_class} usable foreground videos: {', '.join(few[:20])}")
-    notes += _no_foreground_notes(manifest, hints, classes, cfg)
+    notes += _no_foreground_notes(manifest, table.hints, classes, cfg)
     notes += missing_pair_notes(report)
     flagged = ok["flags"].astype(str).str.contains("flicker")
     if flagged.any():
-        notes.append(f"{int(flagged.sum())} videos have flickering masks (a frame unlike both neighbours; see mask_quality.csv): "
+        notes.append(f"{int(flagged.sum())} videos have flickering masks (a frame unlike both neighbours; see {MASK_QUALITY_CSV}): "
                      f"{_few(list(ok.loc[flagged, 'video_id'].astype(str)))}")
-    residual_counts = _residual_notes(ok, ctx, notes)
-    notes += scuba_notes
-    summary.counts = {
+    return notes
+
+
+def _counts(table: VideoTable, pairs: pd.DataFrame, report: PairReport, scuba: pd.DataFrame | None,
+            residual_counts: dict[str, int]) -> dict[str, Any]:
+    """benchmark.yaml's ``counts`` (and what ``hat build`` prints)."""
+    manifest, ok, check = table.manifest, table.ok, table.check
+    counts: dict[str, Any] = {
         "videos": len(manifest), "ok": int(len(ok)), "failed": int((manifest["status"] != "ok").sum()),
         "foregrounds": int(ok["fg_ok"].astype(bool).sum()), "backgrounds": int(ok["bg_ok"].astype(bool).sum()),
         "objects": int((ok["objects"].astype(str) != "").sum()),
@@ -689,30 +751,31 @@ def finalize(ctx: BuildContext, recs: list[VideoRecord], summary: BuildSummary) 
         **residual_counts,
     }
     if scuba is not None:
-        summary.counts["scuba"] = {k: int(v) for k, v in sorted(scuba["set"].value_counts().items())}
+        counts["scuba"] = {k: int(v) for k, v in sorted(scuba["set"].value_counts().items())}
     if report.missing:  # why a set has fewer (or no) pairs; 'hat eval --sets' quotes it
-        summary.counts["pairs_missing"] = report.missing_by_set()
+        counts["pairs_missing"] = report.missing_by_set()
     if check is not None:
-        summary.counts["manifest"] = {**check.counts, "videos": len(check.table), "pairs_kept": len(pairs),
-                                      "pairs_expected": check.pairs_expected}
+        counts["manifest"] = {**check.counts, "videos": len(check.table), "pairs_kept": len(pairs),
+                              "pairs_expected": check.pairs_expected}
+    return counts
+
+
+def write_benchmark_yaml(ctx: BuildContext, summary: BuildSummary, colour: np.ndarray) -> None:
+    """benchmark.yaml, last: the benchmark's identity, counts and notes, and the hash of every file above."""
+    out = ctx.out
     bench = {
         "format": 1,
         "name": out.name,
         **({"manifest": ctx.manifest.ref()} if ctx.manifest is not None else {}),
         "hat_version": __version__,
-        "classes": len(classes),
+        "classes": len(ctx.source.classes),
         **ctx.identity(),
         "counts": summary.counts,
         "dataset_mean_rgb": [round(float(x), 4) for x in colour[:3] / max(colour[3], 1)],
-        "notes": list(notes),
+        "notes": list(summary.notes),
         "versions": _versions(),
-        "hashes": {
-            name: sha256_file(out / name)
-            for name in ("manifest.csv", "mask_quality.csv", "classes.txt", "scene_distance.csv", "scene_ranking.csv", "scene_extremes.csv",
-                         "scene_heatmap.png", "scene_top.csv", "pairs.csv", "manifest_check.csv", SCUBA_FILE)
-            if (out / name).is_file()
-        }
-        | {"artifacts": sha256_tree(out / "artifacts")},
+        "hashes": {name: sha256_file(out / name) for name in HASHED_FILES if (out / name).is_file()}
+        | {ARTIFACTS: sha256_tree(out / ARTIFACTS)},
     }
     write_text(out / BENCH_FILE, yaml.safe_dump(bench, sort_keys=False))
 

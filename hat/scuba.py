@@ -22,12 +22,13 @@ import pandas as pd
 
 from .compose import to_rgb8
 from .errors import HatError
+from .layout import SCUBA_CSV
 from .store import stable_seed
 
 SCUBA_SOURCES = ("places", "stripes", "still")
 #: what a build makes unless told otherwise: nothing external needed
 DEFAULT_SCUBA = ("stripes", "still")
-SCUBA_FILE = "scuba.csv"
+SCUBA_FILE = SCUBA_CSV  # kept for importers; hat.layout owns the name
 SCUBA_COLUMNS = ["set", "repeat", "fg_video", "fg_label", "fg_class", "source", "background", "bg_label", "bg_class",
                  "bg_frame", "image_sha256", "seed"]
 #: SCUBA's own foreground filter: at least this share of the evaluation frames with at least this person coverage

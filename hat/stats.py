@@ -23,6 +23,7 @@ from .errors import HatError
 from .metrics import _topk_hit, compute_metrics
 from .pairs import SWAP_TYPES
 from .scuba import SCUBA_SOURCES
+from .sets import CLIP_SETS, MASKED_SETS
 
 METHOD = "bootstrap-percentile"
 LEVEL = 0.95
@@ -175,13 +176,15 @@ class HarmonicMean(Metric):
 
 
 def _declare() -> dict[str, Metric]:
-    m: dict[str, Metric] = {"oacc": Acc("original"), "oacc_top5": Acc("original", "top5")}
-    for key, s in (("bo_acc", "background_only"), ("ho_acc", "human_only")):
-        m[key], m[f"{key}_top5"] = Acc(s), Acc(s, "top5")
-    m["bor"], m["hor"] = Ratio(m["bo_acc"], m["oacc"]), Ratio(m["ho_acc"], m["oacc"])
-    m["p_top1"], m["b_top1"] = Acc("masked_background"), Acc("masked_person")
-    m["obj_box_top1"], m["obj_shape_top1"] = Acc("masked_object_box"), Acc("masked_object_shape")
-    m["p_obj_top1"] = Acc("masked_background_objects")
+    m: dict[str, Metric] = {}
+    for cs in CLIP_SETS:  # the same order as compute_metrics: accuracies with top-5, ratios, masking sets
+        if cs.top5:
+            m[cs.metric], m[f"{cs.metric}_top5"] = Acc(cs.name), Acc(cs.name, "top5")
+    for cs in CLIP_SETS:
+        if cs.ratio:
+            m[cs.ratio] = Ratio(m[cs.metric], m["oacc"])
+    for cs in MASKED_SETS:
+        m[cs.metric] = Acc(cs.name)
     for t in SWAP_TYPES:
         m[f"shacc_{t}"], m[f"sberr_{t}"] = RepeatMean(f"swap_{t}"), RepeatMean(f"swap_{t}", "bg1")
         m[f"shacc_{t}_top5"] = RepeatMean(f"swap_{t}", "top5")
@@ -203,9 +206,7 @@ METRICS: dict[str, Metric] = _declare()
 
 
 def _declare_per_class() -> dict[str, Metric]:
-    m: dict[str, Metric] = {f"{s}_top1": Acc(s) for s in (
-        "original", "background_only", "human_only", "masked_background", "masked_person",
-        "masked_object_box", "masked_object_shape", "masked_background_objects")}
+    m: dict[str, Metric] = {f"{cs.name}_top1": Acc(cs.name) for cs in CLIP_SETS}
     for t in SWAP_TYPES:
         m[f"shacc_{t}"], m[f"sberr_{t}"] = Acc(f"swap_{t}"), Acc(f"swap_{t}", "bg1")
     for src in SCUBA_SOURCES:  # issue 20's per-class columns

@@ -20,6 +20,7 @@ from typing import Any, Iterator
 import numpy as np
 
 from .errors import HatError
+from .layout import ARTIFACTS
 
 
 def check_out_dir(out: str | os.PathLike, what: str = "results") -> None:
@@ -189,7 +190,7 @@ class ArtifactStore:
     """``<bench>/artifacts/<stage>/<safe video id>.<ext>``: one file per video per stage."""
 
     def __init__(self, root: str | os.PathLike):
-        self.root = Path(root) / "artifacts"
+        self.root = Path(root) / ARTIFACTS
 
     def path(self, stage: str, video_id: str, ext: str) -> Path:
         return self.root / stage / f"{safe_name(video_id)}.{ext}"

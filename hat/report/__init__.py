@@ -30,6 +30,7 @@ import yaml
 from .. import plots as P
 from ..bench import OBJECT_SETS, Benchmark
 from ..errors import HatError
+from ..layout import MASK_QUALITY_CSV, SCENE_EXTREMES_CSV, SCENE_HEATMAP_PNG
 from ..leaderboard import COLUMNS, row_from_results, sample_size
 from ..metrics import format_summary
 from ..pairs import SWAP_TYPES
@@ -282,7 +283,7 @@ def coverage_data(bench: Benchmark, bins: int = 50) -> dict[str, np.ndarray]:
     each usable video's smallest and largest one."""
     edges = np.linspace(0, 1, bins + 1)
     frames = np.zeros(bins, np.int64)
-    path = bench.root / "mask_quality.csv"
+    path = bench.root / MASK_QUALITY_CSV
     if path.is_file():
         for chunk in pd.read_csv(path, usecols=["eval", "coverage"], chunksize=200_000):
             cov = chunk.loc[chunk["eval"].astype(str).str.lower() == "true", "coverage"].to_numpy(float)
@@ -363,12 +364,12 @@ def benchmark_page(site: Site, sample: list[str], flagged_shown: list[str]) -> s
     parts.append('<h2 id="failed">' f"Failed videos ({len(failed)})</h2>"
                  + (_listing(failed, ["class", "reason"], site) if len(failed) else "<p>none</p>"))
     parts.append('<h2 id="scene">Scene distance</h2>')
-    if (b.root / "scene_heatmap.png").is_file():
-        site.write("img/scene_heatmap.png", (b.root / "scene_heatmap.png").read_bytes())
-        parts.append(figure("img/scene_heatmap.png", "Class-to-class scene distance (L1 between class-averaged scene "
+    if (b.root / SCENE_HEATMAP_PNG).is_file():
+        site.write(f"img/{SCENE_HEATMAP_PNG}", (b.root / SCENE_HEATMAP_PNG).read_bytes())
+        parts.append(figure(f"img/{SCENE_HEATMAP_PNG}", "Class-to-class scene distance (L1 between class-averaged scene "
                             "descriptors; dark: near), classes in spectral order.", "scene distance heat-map"))
-    if (b.root / "scene_extremes.csv").is_file():
-        ex = pd.read_csv(b.root / "scene_extremes.csv", keep_default_na=False)
+    if (b.root / SCENE_EXTREMES_CSV).is_file():
+        ex = pd.read_csv(b.root / SCENE_EXTREMES_CSV, keep_default_na=False)
         parts.append(f"<p>Close swaps take backgrounds from the k_close = {esc(cfg.get('k_close'))} nearest classes, "
                      f"Far swaps from the k_far = {esc(cfg.get('k_far'))} farthest.</p>"
                      + table(list(ex.columns), ex.astype(str).values.tolist()))
