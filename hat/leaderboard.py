@@ -96,9 +96,9 @@ def load_rows(paths: list[str | Path]) -> pd.DataFrame:
 
 def merge(df: pd.DataFrame) -> pd.DataFrame:
     """Fixed columns, one row per (benchmark, model) identity (later inputs win), stable order."""
-    for c in COLUMNS:
-        if c not in df.columns:
-            df[c] = None
+    missing = [c for c in COLUMNS if c not in df.columns]
+    if missing:  # in one step: a column at a time fragments the frame (hundreds of interval columns)
+        df = pd.concat([df, pd.DataFrame({c: [None] * len(df) for c in missing}, index=df.index, dtype=object)], axis=1)
     extra = [c for c in df.columns if c not in COLUMNS]
     df = df[COLUMNS + extra].copy()
     for c in KEY:
